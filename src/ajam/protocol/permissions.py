@@ -1,7 +1,7 @@
 """Manager permission classes (``read``/``write`` in manager.conf) and what each action needs.
 
 An action is allowed when the user's *write* classes share at least one class with the action's
-classes (Asterisk's ``manager.c`` checks ``(writeperm & authority) || authority == 0``).
+classes (Asterisk's ``manager.c`` checks ``(writeperm & authority) || authority == 0``). An event reaches a user
 when the event's class (its ``Privilege`` header) is among the user's *read* classes.
 """
 
