@@ -1,0 +1,412 @@
+"""The call-script language: one line per event, played against the live PBX state.
+
+A script is a set of named fragments (``== name``); each line is tab-separated::
+
+    <t>  <EventKind>  <refs>  [key=value]...
+
+``t``
+    seconds since the fragment started (scenario time; real sleeps are ``delta / speed``).
+``refs``
+    comma-separated channel letters for the kind's snapshot blocks (``-`` = block absent), then
+    ``%n`` for a bridge: ``A``, ``-,B`` (DialBegin without Channel), ``A,%1`` (BridgeEnter).
+``key=value``
+    lower-case keys change the state *before* the event is rendered: ``state=6``, ``priority=3``,
+    ``app=Wait``, ``B.cid_name=...``; ``new=<name>`` creates the channel (next global Uniqueid),
+    ``link=A`` sets its Linkedid. Capitalised keys are event fields that differ from the kind's
+    defaults (:data:`ajam.sim.channels.EVENT_KINDS`); ``!Key`` drops a field.
+
+Values may use ``${A.name}``, ``${A.uid}``, ``${A.link}``, ``${%1}`` (bridge id), ``${L1}`` (a Local
+channel pair number), ``${seq}`` (the next PJSIP channel number), ``${p.<param>}`` (scenario parameters
+such as the caller's number), ``${now}``/``${boot}`` (epoch seconds) and ``${action_id}``.
+Each event kind's side effects on the state (hangup removes the channel, bridge enter/leave, queue
+callers and member status, variables) live in :meth:`Call.apply` — once, for every scenario.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ajam.sim.channels import (
+    DROP,
+    EVENT_KINDS,
+    Bridge,
+    Channel,
+    Clock,
+    Headers,
+    Queue,
+    QueueMember,
+    RenderContext,
+    render,
+)
+
+_VAR = re.compile(r"\$\{([^}]+)\}")
+CHANNEL_ATTRS = frozenset(
+    {"state", "cid_num", "cid_name", "conn_num", "conn_name", "language", "accountcode", "context", "exten",
+     "priority", "app", "appdata", "name"}
+)  # fmt: skip
+
+
+class Template:
+    """A value with ``${...}`` variables, split once at parse time."""
+
+    __slots__ = ("parts", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.parts: tuple[tuple[bool, str], ...] = tuple(
+            (index % 2 == 1, piece) for index, piece in enumerate(_VAR.split(text)) if piece or index % 2
+        )
+
+    def render(self, call: Call) -> str:
+        if len(self.parts) == 1 and not self.parts[0][0]:
+            return self.parts[0][1]
+        return "".join(call.variable(piece) if is_var else piece for is_var, piece in self.parts)
+
+
+@dataclass(frozen=True)
+class Line:
+    time: float
+    kind: str
+    refs: tuple[str | None, ...]
+    bridge: str | None
+    updates: tuple[tuple[str, str, Template], ...]  # (channel ref, attribute, value)
+    fields: tuple[tuple[str, Template], ...]
+
+    def format(self) -> str:
+        refs = [ref or "-" for ref in self.refs] + ([self.bridge] if self.bridge else [])
+        parts = [f"{self.time:.3f}", self.kind, ",".join(refs) or "_"]
+        for ref, attr, value in self.updates:
+            prefix = "" if self.refs and ref == self.refs[0] else f"{ref}."
+            parts.append(f"{prefix}{attr}={value.text}")
+        for key, value in self.fields:
+            parts.append(f"!{key}" if value.text == DROP else f"{key}={value.text}")
+        return "\t".join(parts)
+
+
+def parse_line(text: str) -> Line:
+    time_text, kind, ref_text, *items = text.split("\t")
+    if kind not in EVENT_KINDS:
+        raise ValueError(f"unknown event kind {kind!r} in {text!r}")
+    refs: list[str | None] = []
+    bridge = None
+    for ref in ref_text.split(",") if ref_text != "_" else []:
+        if ref.startswith("%"):
+            bridge = ref
+        else:
+            refs.append(None if ref == "-" else ref)
+    first = next((ref for ref in refs if ref), "")
+    updates: list[tuple[str, str, Template]] = []
+    fields: list[tuple[str, Template]] = []
+    for item in items:
+        if item.startswith("!"):
+            fields.append((item[1:], Template(DROP)))
+            continue
+        key, _, value = item.partition("=")
+        if key[:1].islower() or "." in key:
+            ref, dot, attr = key.rpartition(".")
+            updates.append((ref if dot else first, attr, Template(value)))
+        else:
+            fields.append((key, Template(value)))
+    return Line(float(time_text), kind, tuple(refs), bridge, tuple(updates), tuple(fields))
+
+
+def parse_script(text: str) -> dict[str, list[Line]]:
+    """Fragments by name from a script text (``== name`` headers, ``#`` comments)."""
+    fragments: dict[str, list[Line]] = {}
+    current: list[Line] | None = None
+    for raw in text.splitlines():
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        if raw.startswith("== "):
+            current = fragments.setdefault(raw[3:].strip(), [])
+            continue
+        if current is None:
+            raise ValueError("script line before the first '== fragment' header")
+        current.append(parse_line(raw))
+    return fragments
+
+
+@dataclass
+class Switchboard:
+    """Everything live in the PBX: channels, bridges, queues, counters, and the event sink."""
+
+    clock: Clock
+    emit: Callable[[Headers], None]
+    channels: dict[str, Channel] = field(default_factory=dict)  # by name, in creation order
+    bridges: dict[str, Bridge] = field(default_factory=dict)
+    queues: dict[str, Queue] = field(default_factory=dict)
+    devices: dict[str, str] = field(default_factory=dict)
+    recordings: dict[str, str] = field(default_factory=dict)  # channel name -> file
+    next_uid: int = 0
+    next_seq: int = 0
+    next_local: int = 1
+    boot: float = 0.0
+    calls: set[Call] = field(default_factory=set)
+    bridge_seq: int = 0
+
+    def new_uniqueid(self, now: float) -> str:
+        uid = f"{int(now)}.{self.next_uid}"
+        self.next_uid += 1
+        return uid
+
+    def new_bridge_id(self) -> str:
+        self.bridge_seq += 1
+        n = self.bridge_seq
+        return f"{n:08x}-{(n * 7919) & 0xFFFF:04x}-4{n & 0xFFF:03x}-a{(n * 31) & 0xFFF:03x}-{n * 2654435761 & 0xFFFFFFFFFFFF:012x}"
+
+    def find(self, name: str) -> Channel | None:
+        return self.channels.get(name)
+
+
+class HangupRequested(Exception):
+    """A Hangup action arrived while a fragment was playing (see :meth:`Call.teardown`)."""
+
+
+@dataclass(eq=False)
+class Call:
+    """One call in progress: its channel/bridge references, parameters and scenario clock."""
+
+    board: Switchboard
+    params: dict[str, str] = field(default_factory=dict)
+    action_id: str | None = None
+    refs: dict[str, Channel] = field(default_factory=dict)
+    bridges: dict[str, Bridge] = field(default_factory=dict)
+    locals: dict[str, str] = field(default_factory=dict)
+    start: float = 0.0
+    offset: float = 0.0  # scenario seconds since start
+    hangup_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    hangup_target: str | None = None
+    hangup_cause: int = 16
+    notes: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.start:
+            self.start = self.board.clock.now()
+
+    @property
+    def now(self) -> float:
+        return self.start + self.offset
+
+    # -------------------------------------------------------------- templates
+    def variable(self, name: str) -> str:
+        if name.startswith("p."):
+            return self.params.get(name[2:], "")
+        if name.startswith("%"):
+            return self.bridge(name).uniqueid
+        ref, dot, attr = name.partition(".")
+        if dot:
+            channel = self.refs[ref]
+            return {"name": channel.name, "uid": channel.uniqueid, "link": channel.linkedid}[attr]
+        if name == "seq":
+            value = f"{self.board.next_seq:08x}"
+            self.board.next_seq += 1
+            return value
+        if name == "now":
+            return str(int(self.now))
+        if name == "boot":
+            return str(int(self.board.boot))
+        if name == "action_id":
+            return self.action_id if self.action_id is not None else DROP
+        if name.startswith("L"):
+            if name not in self.locals:
+                self.locals[name] = f"{self.board.next_local:08x}"
+                self.board.next_local += 1
+            return self.locals[name]
+        raise KeyError(f"unknown script variable {name!r}")
+
+    def bridge(self, ref: str) -> Bridge:
+        bridge = self.bridges.get(ref)
+        if bridge is None:
+            bridge = Bridge(self.board.new_bridge_id())
+            self.bridges[ref] = bridge
+            self.board.bridges[bridge.uniqueid] = bridge
+        return bridge
+
+    # -------------------------------------------------------------- state + events
+    def update(self, ref: str, attr: str, value: str) -> None:
+        if attr == "new":
+            channel = Channel(value, self.board.new_uniqueid(self.now), "", self.now, call=self)
+            channel.linkedid = channel.uniqueid
+            self.refs[ref] = channel
+            self.board.channels[channel.name] = channel
+            return
+        channel = self.refs[ref]
+        if attr == "link":
+            channel.linkedid = self.refs[value].uniqueid
+        elif attr == "state":
+            channel.set_state(int(value), self.now)
+        elif attr == "name":
+            self.board.channels.pop(channel.name, None)
+            channel.name = value
+            self.board.channels[value] = channel
+        elif attr in CHANNEL_ATTRS:
+            setattr(channel, attr, value)
+        else:
+            raise KeyError(f"unknown channel attribute {attr!r}")
+
+    def apply(self, line: Line) -> Headers:
+        """Apply one script line to the state and return the rendered event."""
+        for ref, attr, value in line.updates:
+            self.update(ref, attr, value.render(self))
+        given = {key: value.render(self) for key, value in line.fields}
+        channels = tuple(self.refs[ref] if ref else None for ref in line.refs)
+        bridge = self.bridge(line.bridge) if line.bridge else None
+        return self.event(line.kind, channels, bridge, given)
+
+    def event(
+        self,
+        kind_name: str,
+        channels: tuple[Channel | None, ...],
+        bridge: Bridge | None,
+        given: dict[str, str],
+    ) -> Headers:
+        kind = EVENT_KINDS[kind_name]
+        first = next((c for c in channels if c is not None), None)
+        self.before(kind_name, first, bridge)
+        headers = render(kind, RenderContext(channels, bridge, self.now), given)
+        self.after(kind_name, first, bridge, given)
+        self.board.emit(headers)
+        return headers
+
+    def before(self, kind: str, channel: Channel | None, bridge: Bridge | None) -> None:
+        """Side effects visible in the event itself (a bridge counts the channel entering it)."""
+        if bridge is None or channel is None:
+            return
+        if kind == "BridgeEnter":
+            bridge.channels.append(channel.name)
+            channel.bridge = bridge.uniqueid
+        elif kind == "BridgeLeave":
+            if channel.name in bridge.channels:
+                bridge.channels.remove(channel.name)
+            channel.bridge = ""
+
+    def after(self, kind: str, channel: Channel | None, bridge: Bridge | None, given: dict[str, str]) -> None:
+        board = self.board
+        if kind == "Hangup" and channel is not None:
+            board.channels.pop(channel.name, None)
+            board.recordings.pop(channel.name, None)
+        elif kind == "BridgeDestroy" and bridge is not None:
+            board.bridges.pop(bridge.uniqueid, None)
+        elif kind == "VarSet" and channel is not None:
+            channel.variables[given.get("Variable", "")] = given.get("Value", "")
+        elif kind == "DeviceStateChange":
+            board.devices[given.get("Device", "")] = given.get("State", "")
+        elif kind == "MixMonitorStart" and channel is not None:
+            board.recordings[channel.name] = channel.variables.get("MIXMONITOR_FILENAME", "")
+        elif kind == "MixMonitorStop" and channel is not None:
+            board.recordings.pop(channel.name, None)
+        elif kind.startswith(("Queue", "Agent")):
+            self.queue_effect(kind, channel, given)
+
+    def queue_effect(self, kind: str, channel: Channel | None, given: dict[str, str]) -> None:
+        queue = self.board.queues.get(given.get("Queue", ""))
+        if queue is None:
+            return
+        if kind == "QueueCallerJoin" and channel is not None:
+            queue.callers.append(channel.uniqueid)
+        elif kind == "QueueCallerLeave" and channel is not None and channel.uniqueid in queue.callers:
+            queue.callers.remove(channel.uniqueid)
+        elif kind == "QueueCallerAbandon":
+            queue.abandoned += 1
+        elif kind == "AgentConnect":
+            queue.holdtime = _running_average(
+                queue.holdtime, int(given.get("HoldTime", "0")), queue.completed
+            )
+        elif kind == "AgentComplete":
+            queue.talktime = _running_average(
+                queue.talktime, int(given.get("TalkTime", "0")), queue.completed
+            )
+            queue.completed += 1
+        elif kind == "QueueMemberStatus":
+            member = queue.member(given.get("Interface", ""))
+            if member is not None:
+                member.status = int(given.get("Status", "1"))
+                member.in_call = int(given.get("InCall", "0"))
+                member.calls_taken = int(given.get("CallsTaken", "0"))
+                member.last_call = int(given.get("LastCall", "0"))
+
+    # -------------------------------------------------------------- timing
+    async def advance(self, seconds: float) -> None:
+        """Let ``seconds`` of scenario time pass (real sleep ``seconds / speed``)."""
+        if seconds <= 0:
+            return
+        self.offset += seconds
+        await asyncio.sleep(seconds / self.board.clock.speed)
+
+    async def wait(self, seconds: float) -> bool:
+        """Scenario wait that a Hangup action can cut short; True when it was interrupted."""
+        if self.hangup_requested.is_set():
+            return True
+        speed = self.board.clock.speed
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        try:
+            await asyncio.wait_for(self.hangup_requested.wait(), seconds / speed)
+        except TimeoutError:
+            self.offset += seconds
+            return False
+        self.offset += (loop.time() - started) * speed
+        return True
+
+    async def play(self, lines: Iterable[Line], *, interruptible: bool = True) -> None:
+        """Play a fragment; a Hangup action during one of its pauses raises :class:`HangupRequested`
+        (unless not ``interruptible``: the request then waits for the flow's next :meth:`wait`)."""
+        base = self.offset
+        for line in lines:
+            target = base + line.time
+            if target > self.offset:
+                if not interruptible:
+                    await self.advance(target - self.offset)
+                elif await self.wait(target - self.offset):
+                    raise HangupRequested
+            self.apply(line)
+
+    def teardown(self) -> None:
+        """Generic end of a call cut short by a Hangup action where no capture shows the exact tail."""
+        live = self.live_channels()
+        live.sort(key=lambda channel: channel.name != self.hangup_target)
+        if live:
+            self.event("HangupRequest", (live[0],), None, {"Cause": str(self.hangup_cause)})
+        for channel in live:
+            bridge = self.board.bridges.get(channel.bridge)
+            if bridge is not None:
+                self.event("BridgeLeave", (channel,), bridge, {})
+            cause = self.hangup_cause if channel is live[0] else 16
+            if channel.answered is not None:
+                self.event("Cdr", (channel,), None, {})
+            self.event("Hangup", (channel,), None, {"Cause": str(cause)})
+        for bridge in self.bridges.values():
+            if bridge.uniqueid in self.board.bridges and not bridge.channels:
+                self.event("BridgeDestroy", (), bridge, {})
+
+    def request_hangup(self, channel: Channel, cause: int) -> None:
+        self.hangup_target = channel.name
+        self.hangup_cause = cause
+        self.hangup_requested.set()
+
+    def live_channels(self) -> list[Channel]:
+        return [channel for channel in self.refs.values() if self.board.channels.get(channel.name) is channel]
+
+
+def _running_average(average: int, sample: int, count: int) -> int:
+    return (average * count + sample) // (count + 1)
+
+
+def default_queues(boot: float) -> dict[str, Queue]:
+    """The queues of the simulated dialplan (config/queues.conf and queues-sip.conf)."""
+    login = int(boot)
+    return {
+        "testq": Queue(
+            "testq", members=[QueueMember("Agent One", "Local/agent@queue-members", login_time=login)]
+        ),
+        "support": Queue(
+            "support",
+            members=[
+                QueueMember("Anna Smirnova", "PJSIP/102", login_time=login),
+                QueueMember("Олег Сидоров", "PJSIP/103", login_time=login),
+            ],
+        ),
+    }

@@ -1,0 +1,578 @@
+"""The simulated PBX's call engine: live state, scenario calls, and the call-related manager actions.
+
+The dispatcher (``sim/dispatch.py``) hands every action in :attr:`Pbx.CALL_ACTIONS` to
+:meth:`Pbx.handle` and inserts the ``ActionID`` itself; events go to :meth:`Pbx.subscribe` listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ajam.protocol.message import Message
+from ajam.sim.calls_dsl import Call, HangupRequested, Switchboard, default_queues
+from ajam.sim.channels import UNKNOWN, Channel, Clock, Headers
+from ajam.sim.scenarios import FLOWS, LIVE_FLOWS, SCENARIO_PARAMS, SCENARIOS, Flow
+from ajam.sim.traffic import Traffic
+
+__all__ = ["ActionReply", "Headers", "Pbx"]
+
+# the simulated dialplan (config/extensions.conf + extensions-sip.conf): context -> extensions
+DIALPLAN: dict[str, frozenset[str]] = {
+    "test": frozenset(
+        [
+            "answer",
+            "busy",
+            "noanswer",
+            "mixmon",
+            "mixmon-stop",
+            "autoanswer",
+            "sink",
+            "dial-noanswer",
+            "dial-ring30",
+            "dial-answer",
+            "dial-busy",
+            "queue",
+            "echo",
+        ]
+    ),
+    "queue-members": frozenset({"agent"}),
+    "from-carrier": frozenset({"74951230001", "74951230002", "74951230003"}),
+}
+ENDPOINTS = {"101": "Иван Петров", "102": "Anna Smirnova", "103": "Олег Сидоров", "carrier": ""}
+_CID = re.compile(r'^\s*(?:"?([^"<]*?)"?\s*)?(?:<([^>]*)>)?\s*$')
+
+
+def extension_exists(context: str, exten: str) -> bool:
+    if context == "agents":
+        return bool(re.fullmatch(r"1\d\d|8\d+", exten))
+    return exten in DIALPLAN.get(context, frozenset())
+
+
+@dataclass
+class ActionReply:
+    response: Headers
+    list_events: list[Headers] = field(default_factory=list)
+    ready: asyncio.Future[ActionReply] | None = None
+
+
+def _ok(message: str, *extra: tuple[str, str]) -> ActionReply:
+    return ActionReply([("Response", "Success"), ("Message", message), *extra])
+
+
+def _error(message: str) -> ActionReply:
+    return ActionReply([("Response", "Error"), ("Message", message)])
+
+
+def _listing(message: str, items: list[Headers], complete: str, *extra: tuple[str, str]) -> ActionReply:
+    done = [("Event", complete), ("EventList", "Complete"), ("ListItems", str(len(items))), *extra]
+    return ActionReply(
+        [("Response", "Success"), ("EventList", "start"), ("Message", message)], [*items, done]
+    )
+
+
+def _duration(seconds: float) -> str:
+    total = max(0, int(seconds))
+    return f"{total // 3600:02d}:{total % 3600 // 60:02d}:{total % 60:02d}"
+
+
+class Pbx:
+    CALL_ACTIONS = frozenset(
+        [
+            "originate",
+            "hangup",
+            "redirect",
+            "setvar",
+            "getvar",
+            "coreshowchannels",
+            "status",
+            "queuestatus",
+            "queuesummary",
+            "messagesend",
+            "mixmonitor",
+            "stopmixmonitor",
+            "devicestatelist",
+            "pjsipshowendpoints",
+            "blindtransfer",
+            "atxfer",
+        ]
+    )
+    SCENARIOS = SCENARIOS
+
+    def __init__(self, *, seed: int | None = None, speed: float = 1.0, version: str = "22.10.1") -> None:
+        self.version = version
+        self.rng = random.Random(seed)
+        self.clock = Clock(speed=speed)
+        self._listeners: list[Callable[[Headers], None]] = []
+        self.board = Switchboard(self.clock, self._emit)
+        self.board.boot = self.clock.now()
+        self.board.next_uid = 0
+        self.board.queues = default_queues(self.board.boot)
+        self.last_reload_at = self.board.boot
+        self.global_vars: dict[str, str] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.traffic = Traffic(self)
+
+    # ------------------------------------------------------------------ events
+    def subscribe(self, listener: Callable[[Headers], None]) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _emit(self, headers: Headers) -> None:
+        for listener in list(self._listeners):
+            listener(headers)
+
+    # ------------------------------------------------------------------ lifecycle
+    def uptime(self) -> int:
+        return int(self.clock.now() - self.board.boot)
+
+    def last_reload(self) -> int:
+        return int(self.clock.now() - self.last_reload_at)
+
+    def stop(self, keep_calls: bool) -> None:
+        """Fault hook. With ``keep_calls`` (a dropped connection) calls go on and nothing changes here.
+        Without it every live call is lost silently: no Hangup events, the channels are simply gone,
+        as after an Asterisk restart."""
+        if not keep_calls:
+            for task in list(self._tasks):
+                task.cancel()
+            self.board.channels.clear()
+            self.board.bridges.clear()
+            self.board.recordings.clear()
+            for queue in self.board.queues.values():
+                queue.callers.clear()
+
+    def restart(self, keep_calls: bool = False) -> None:
+        """Asterisk restarted: state reset (unless ``keep_calls``), uptime and last reload start again."""
+        self.stop(keep_calls)
+        if not keep_calls:
+            self.board.boot = self.clock.now()
+            self.last_reload_at = self.board.boot
+            self.board.queues = default_queues(self.board.boot)
+
+    async def aclose(self) -> None:
+        await self.traffic.stop()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # ------------------------------------------------------------------ calls
+    def new_call(self, params: dict[str, str], action_id: str | None = None) -> Call:
+        return Call(self.board, params=params, action_id=action_id)
+
+    def spawn(self, flow: Flow, call: Call) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self._run(flow, call))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def _run(self, flow: Flow, call: Call) -> None:
+        self.board.calls.add(call)
+        try:
+            try:
+                await flow(call)
+            except HangupRequested:
+                pass
+            if call.hangup_requested.is_set() and call.live_channels():
+                call.teardown()
+        finally:
+            self.board.calls.discard(call)
+
+    async def run_scenario(self, name: str, **params: str) -> None:
+        if name not in FLOWS:
+            raise KeyError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
+        call = self.new_call({**SCENARIO_PARAMS.get(name, {}), **params}, params.get("action_id"))
+        await self.spawn(FLOWS[name], call)
+
+    def start_traffic(self, calls_per_minute: float) -> None:
+        self.traffic.start(calls_per_minute)
+
+    async def stop_traffic(self) -> None:
+        await self.traffic.stop()
+
+    # ------------------------------------------------------------------ actions
+    async def handle(self, action: str, headers: Message, action_id: str | None) -> ActionReply:
+        name = action.lower()
+        handler = getattr(self, f"_action_{name}", None)
+        if name not in self.CALL_ACTIONS or handler is None:
+            return _error("Invalid/unknown command")
+        reply: ActionReply = handler(headers, action_id)
+        return reply
+
+    def _channels_matching(self, spec: str) -> list[Channel]:
+        if len(spec) > 1 and spec.startswith("/") and spec.endswith("/"):
+            try:
+                pattern = re.compile(spec[1:-1])
+            except re.error:
+                return []
+            return [channel for name, channel in self.board.channels.items() if pattern.search(name)]
+        channel = self.board.channels.get(spec)
+        return [channel] if channel is not None else []
+
+    def _action_originate(self, headers: Message, action_id: str | None) -> ActionReply:
+        target = headers.get("Channel", "")
+        if not target:
+            return _error("Channel not specified")
+        application = headers.get("Application")
+        exten = headers.get("Exten")
+        context = headers.get("Context", "default")
+        wants_dialplan = exten is not None or headers.get("Priority") is not None
+        if wants_dialplan and not extension_exists(context, exten or "s"):
+            return _error("Extension does not exist.")
+        name = self._originate_flow(target, context, exten or "", application)
+        if name is None:
+            return _error("Originate failed")
+        cid_name, cid_num = _parse_callerid(headers.get("CallerID", ""))
+        params = {**SCENARIO_PARAMS.get(name, {}), "cid_num": cid_num, "cid_name": cid_name}
+        timeout = headers.get("Timeout")
+        params["timeout"] = str(int(timeout) / 1000) if timeout and timeout.isdigit() else "30"
+        if exten and exten.startswith("8"):
+            params.update(dial=exten, number=exten[1:])
+        if name == "sip_click_to_call" and self.board.devices.get("PJSIP/101") in (
+            "INUSE",
+            "BUSY",
+            "RINGING",
+        ):
+            name = "sip_originate_agent_busy"
+        elif name == "sip_click_to_call" and exten and exten.endswith("486"):
+            name = "sip_outbound_busy"  # the simulated carrier answers 486 for numbers ending in 486
+        call = self.new_call(params, action_id)
+        self.spawn(LIVE_FLOWS[name], call)
+        return _ok("Originate successfully queued")
+
+    @staticmethod
+    def _originate_flow(target: str, context: str, exten: str, application: str | None) -> str | None:
+        local = re.fullmatch(r"Local/([\w-]+)@test", target)
+        if local:
+            leg = local.group(1)
+            if application is not None:
+                return "originate_application" if leg == "answer" else None
+            by_leg = {"answer": "originate_answered", "busy": "originate_busy", "noanswer": "originate_noanswer",
+                      "mixmon": "mixmonitor", "mixmon-stop": "mixmonitor_stop"}  # fmt: skip
+            if leg in by_leg:
+                return by_leg[leg]
+            if leg == "autoanswer":
+                return {
+                    "sink": "autoanswer_sink",
+                    "dial-noanswer": "dial_noanswer",
+                    "dial-ring30": "dial_caller_cancel",
+                    "dial-answer": "dial_answer",
+                    "dial-busy": "dial_busy",
+                    "queue": "queue_local",
+                }.get(exten)
+            return None
+        if target == "PJSIP/101" and context == "agents" and exten.startswith("8"):
+            return "sip_click_to_call"
+        return None
+
+    def _action_hangup(self, headers: Message, action_id: str | None) -> ActionReply:
+        spec = headers.get("Channel", "")
+        if not spec:
+            return _error("No channel specified")
+        cause = int(headers.get("Cause", "16") or 16)
+        matched = self._channels_matching(spec)
+        if not matched:
+            return _error("No such channel")
+        for channel in matched:
+            if isinstance(channel.call, Call):
+                channel.call.request_hangup(channel, cause)
+        if spec.startswith("/"):
+            return _ok(f"Channels hung up: {len(matched)}")
+        return _ok("Channel Hungup")
+
+    def _action_redirect(self, headers: Message, action_id: str | None) -> ActionReply:
+        matched = self._channels_matching(headers.get("Channel", ""))
+        context, exten = headers.get("Context", ""), headers.get("Exten", "")
+        if not matched:
+            return _error("Channel specified does not exist")
+        if not extension_exists(context, exten):
+            return _error("Extension does not exist.")
+        channel = matched[0]
+        channel.context, channel.exten, channel.priority = context, exten, headers.get("Priority", "1")
+        call = channel.call
+        if isinstance(call, Call):
+            call.event("Newexten", (channel,), None, {})
+        return _ok("Redirect successful")
+
+    def _action_setvar(self, headers: Message, action_id: str | None) -> ActionReply:
+        variable, value = headers.get("Variable"), headers.get("Value", "")
+        if not variable:
+            return _error("No variable specified")
+        spec = headers.get("Channel")
+        if spec:
+            matched = self._channels_matching(spec)
+            if not matched:
+                return _error("No such channel")
+            channel = matched[0]
+            if isinstance(channel.call, Call):
+                channel.call.event("VarSet", (channel,), None, {"Variable": variable, "Value": value})
+        else:
+            self.global_vars[variable] = value
+        return _ok("Variable Set")
+
+    def _action_getvar(self, headers: Message, action_id: str | None) -> ActionReply:
+        variable = headers.get("Variable")
+        if not variable:
+            return _error("No variable specified")
+        spec = headers.get("Channel")
+        if spec:
+            matched = self._channels_matching(spec)
+            if not matched:
+                return _error("No such channel")
+            value = matched[0].variables.get(variable, "")
+        else:
+            value = self.global_vars.get(variable, "")
+        return ActionReply([("Response", "Success"), ("Variable", variable), ("Value", value)])
+
+    def _action_coreshowchannels(self, headers: Message, action_id: str | None) -> ActionReply:
+        now = self.clock.now()
+        items = []
+        for channel in self.board.channels.values():
+            items.append(
+                [
+                    ("Event", "CoreShowChannel"),
+                    *channel.snapshot(),
+                    ("Application", channel.app),
+                    ("ApplicationData", channel.appdata),
+                    ("Duration", _duration(self._age(channel, now))),
+                    ("BridgeId", channel.bridge),
+                ]
+            )
+        return _listing("Channels will follow", items, "CoreShowChannelsComplete")
+
+    @staticmethod
+    def _age(channel: Channel, now: float) -> float:
+        call = channel.call
+        return (call.now if isinstance(call, Call) else now) - channel.created
+
+    def _action_status(self, headers: Message, action_id: str | None) -> ActionReply:
+        now = self.clock.now()
+        spec = headers.get("Channel")
+        channels = self._channels_matching(spec) if spec else list(self.board.channels.values())
+        items = []
+        for channel in channels:
+            items.append(
+                [
+                    ("Event", "Status"),
+                    ("Privilege", "Call"),
+                    *channel.snapshot(),
+                    ("Type", channel.name.split("/")[0]),
+                    ("DNID", ""),
+                    ("EffectiveConnectedLineNum", channel.conn_num),
+                    ("EffectiveConnectedLineName", channel.conn_name),
+                    ("TimeToHangup", "0"),
+                    ("BridgeID", channel.bridge),
+                    ("Application", channel.app),
+                    ("Data", channel.appdata),
+                    ("Nativeformats", "(ulaw)"),
+                    ("Readformat", "ulaw"),
+                    ("Readtrans", ""),
+                    ("Writeformat", "ulaw"),
+                    ("Writetrans", ""),
+                    ("Callgroup", "0"),
+                    ("Pickupgroup", "0"),
+                    ("Seconds", str(int(self._age(channel, now)))),
+                ]
+            )
+        return _listing("Channel status will follow", items, "StatusComplete", ("Items", str(len(items))))
+
+    def _action_queuestatus(self, headers: Message, action_id: str | None) -> ActionReply:
+        wanted = headers.get("Queue")
+        items: list[Headers] = []
+        for queue in self.board.queues.values():
+            if wanted and queue.name != wanted:
+                continue
+            items.append(
+                [
+                    ("Event", "QueueParams"),
+                    ("Queue", queue.name),
+                    ("Max", "0"),
+                    ("Strategy", queue.strategy),
+                    ("Calls", str(len(queue.callers))),
+                    ("Holdtime", str(queue.holdtime)),
+                    ("TalkTime", str(queue.talktime)),
+                    ("Completed", str(queue.completed)),
+                    ("Abandoned", str(queue.abandoned)),
+                    ("ServiceLevel", "0"),
+                    ("ServicelevelPerf", "0.0"),
+                    ("ServicelevelPerf2", "0.0"),
+                    ("Weight", "0"),
+                    ("ActionID", ""),
+                ]
+            )
+            for member in queue.members:
+                items.append(
+                    [
+                        ("Event", "QueueMember"),
+                        ("Queue", queue.name),
+                        ("Name", member.name),
+                        ("Location", member.interface),
+                        ("StateInterface", member.interface),
+                        ("Membership", "static"),
+                        ("Penalty", str(member.penalty)),
+                        ("CallsTaken", str(member.calls_taken)),
+                        ("LastCall", str(member.last_call)),
+                        ("LastPause", "0"),
+                        ("LoginTime", str(member.login_time)),
+                        ("InCall", str(member.in_call)),
+                        ("Status", str(member.status)),
+                        ("Paused", str(member.paused)),
+                        ("PausedReason", ""),
+                        ("Wrapuptime", "0"),
+                        ("ActionID", ""),
+                    ]
+                )
+            for position, uid in enumerate(queue.callers, 1):
+                caller = next((c for c in self.board.channels.values() if c.uniqueid == uid), None)
+                if caller is not None:
+                    items.append(
+                        [
+                            ("Event", "QueueEntry"),
+                            ("Queue", queue.name),
+                            ("Position", str(position)),
+                            ("Channel", caller.name),
+                            ("Uniqueid", uid),
+                            ("CallerIDNum", caller.cid_num),
+                            ("CallerIDName", caller.cid_name),
+                            ("ConnectedLineNum", caller.conn_num),
+                            ("ConnectedLineName", caller.conn_name),
+                            ("Wait", str(int(self._age(caller, self.clock.now())))),
+                            ("Priority", "0"),
+                            ("ActionID", ""),
+                        ]
+                    )
+        return _listing("Queue status will follow", items, "QueueStatusComplete")
+
+    def _action_queuesummary(self, headers: Message, action_id: str | None) -> ActionReply:
+        wanted = headers.get("Queue")
+        items: list[Headers] = []
+        for queue in self.board.queues.values():
+            if wanted and queue.name != wanted:
+                continue
+            available = sum(1 for m in queue.members if m.status == 1 and not m.paused)
+            items.append(
+                [
+                    ("Event", "QueueSummary"),
+                    ("Queue", queue.name),
+                    ("LoggedIn", str(len(queue.members))),
+                    ("Available", str(available)),
+                    ("Callers", str(len(queue.callers))),
+                    ("HoldTime", str(queue.holdtime)),
+                    ("TalkTime", str(queue.talktime)),
+                    ("LongestHoldTime", "0"),
+                    ("ActionID", ""),
+                ]
+            )
+        return _listing("Queue summary will follow", items, "QueueSummaryComplete")
+
+    def _action_devicestatelist(self, headers: Message, action_id: str | None) -> ActionReply:
+        items = [
+            [("Event", "DeviceStateChange"), ("Device", device), ("State", state)]
+            for device, state in self.board.devices.items()
+        ]
+        return _listing("Device State Changes will follow", items, "DeviceStateListComplete")
+
+    def _action_pjsipshowendpoints(self, headers: Message, action_id: str | None) -> ActionReply:
+        items = []
+        for endpoint in ENDPOINTS:
+            active = sum(1 for name in self.board.channels if name.startswith(f"PJSIP/{endpoint}-"))
+            items.append(
+                [
+                    ("Event", "EndpointList"),
+                    ("ObjectType", "endpoint"),
+                    ("ObjectName", endpoint),
+                    ("Transport", "transport-udp"),
+                    ("Aor", endpoint),
+                    ("Auths", ""),
+                    ("OutboundAuths", ""),
+                    ("Contacts", f"{endpoint}/sip:{endpoint}@127.0.0.1,"),
+                    ("DeviceState", self.board.devices.get(f"PJSIP/{endpoint}", "Not in use")),
+                    ("ActiveChannels", str(active)),
+                ]
+            )
+        return _listing(
+            "A listing of Endpoints follows, presence/state information not supported",
+            items,
+            "EndpointListComplete",
+        )
+
+    def _action_messagesend(self, headers: Message, action_id: str | None) -> ActionReply:
+        destination = headers.get("To") or headers.get("Destination") or ""
+        if not destination:
+            return _error("No destination specified")
+        tech = destination.split(":", 1)[0].lower()
+        if tech != "pjsip":
+            return _error("Message technology not found.")
+        return _ok("Message successfully sent")
+
+    def _action_mixmonitor(self, headers: Message, action_id: str | None) -> ActionReply:
+        matched = self._channels_matching(headers.get("Channel", ""))
+        if not matched:
+            return _error("No such channel")
+        channel = matched[0]
+        file = headers.get("File") or f"/var/spool/asterisk/monitor/{channel.uniqueid}.wav"
+        channel.variables["MIXMONITOR_FILENAME"] = file
+        if isinstance(channel.call, Call):
+            channel.call.event("MixMonitorStart", (channel,), None, {})
+        return _ok("Success")
+
+    def _action_stopmixmonitor(self, headers: Message, action_id: str | None) -> ActionReply:
+        matched = self._channels_matching(headers.get("Channel", ""))
+        if not matched:
+            return _error("No such channel")
+        channel = matched[0]
+        if isinstance(channel.call, Call):
+            channel.call.event("MixMonitorStop", (channel,), None, {})
+        return _ok("Success")
+
+    def _peer(self, channel: Channel) -> Channel | None:
+        bridge = self.board.bridges.get(channel.bridge)
+        if bridge is None:
+            return None
+        return next((self.board.channels[n] for n in bridge.channels if n != channel.name), None)
+
+    def _action_blindtransfer(self, headers: Message, action_id: str | None) -> ActionReply:
+        matched = self._channels_matching(headers.get("Channel", ""))
+        if not matched:
+            return _error("No such channel")
+        channel, exten = matched[0], headers.get("Exten", "")
+        context = headers.get("Context") or channel.context
+        if not extension_exists(context, exten):
+            return _error("Extension does not exist.")
+        peer = self._peer(channel)
+        call = channel.call
+        if peer is None or not isinstance(call, Call):
+            return _error("Channel is not bridged")
+        bridge = self.board.bridges[channel.bridge]
+        given = {"Result": "Success", "IsExternal": "Yes", "Context": context, "Extension": exten}
+        call.event("BlindTransfer", (channel, peer), bridge, given)
+        call.request_hangup(channel, 16)
+        return _ok("Transfer succeeded")
+
+    def _action_atxfer(self, headers: Message, action_id: str | None) -> ActionReply:
+        matched = self._channels_matching(headers.get("Channel", ""))
+        if not matched:
+            return _error("No such channel")
+        exten, context = headers.get("Exten", ""), headers.get("Context") or matched[0].context
+        if not extension_exists(context, exten):
+            return _error("Extension does not exist.")
+        return _ok("Atxfer successfully queued")
+
+
+def _parse_callerid(text: str) -> tuple[str, str]:
+    match = _CID.match(text)
+    if not text or match is None:
+        return UNKNOWN, UNKNOWN
+    name, number = (match.group(1) or "").strip(), (match.group(2) or "").strip()
+    if not match.group(2):
+        return UNKNOWN, name or UNKNOWN
+    return name or UNKNOWN, number or UNKNOWN

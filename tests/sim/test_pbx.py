@@ -1,0 +1,209 @@
+"""The call engine driven through its actions, without sockets."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ajam.protocol.message import Message
+from ajam.sim.channels import Headers
+from ajam.sim.pbx import Pbx
+from tests.sim.structure import structure
+from tests.support.transcripts import SHARED, load, require_shared
+
+
+def action(**headers: str) -> Message:
+    return Message(list(headers.items()))
+
+
+async def until(predicate: object, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():  # type: ignore[operator]
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.001)
+
+
+def names(events: list[Headers]) -> list[str]:
+    return [h[0][1] for h in events]
+
+
+def capture_list(path: str, complete: str) -> list[Headers]:
+    """The CoreShowChannel list events of a capture, ActionID removed (the dispatcher adds it)."""
+    from ajam.protocol.stream import parse_messages
+
+    out: list[Headers] = []
+    for chunk in load(SHARED / path).of_kind("S>C"):
+        data = chunk.data.split(b"\r\n\r\n", 1)[1] if chunk.data.startswith(b"HTTP/") else chunk.data
+        if b"CoreShowChannel" not in data or b"ListItems: 0" in data:
+            continue
+        for message in parse_messages(data):
+            if message.headers[0][0] == "Event" and message.headers[0][1] in ("CoreShowChannel", complete):
+                out.append([kv for kv in message.headers if kv[0] != "ActionID"])
+    return out
+
+
+async def test_coreshowchannels_mid_call_has_the_structure_of_ami_07_and_http_05b() -> None:
+    require_shared()
+    pbx = Pbx(seed=3, speed=20)
+    events: list[Headers] = []
+    pbx.subscribe(events.append)
+    reply = await pbx.handle(
+        "Originate",
+        action(
+            Channel="Local/autoanswer@test",
+            Context="test",
+            Exten="sink",
+            Priority="1",
+            Async="true",
+            CallerID='"AMI Test" <100>',
+        ),
+        "orig-1",
+    )
+    assert reply.response == [("Response", "Success"), ("Message", "Originate successfully queued")]
+    await asyncio.sleep(1.5 / 20)
+    listing = await pbx.handle("CoreShowChannels", action(), "csc")
+    assert listing.response[:2] == [("Response", "Success"), ("EventList", "start")]
+    got = listing.list_events
+    want = capture_list("transcripts/ami_07_coreshowchannels_active.txt", "CoreShowChannelsComplete")
+    strip = ("Duration",)
+    assert structure([[kv for kv in h if kv[0] not in strip] for h in got]) == structure(
+        [[kv for kv in h if kv[0] not in strip] for h in want]
+    )
+    http = capture_list("transcripts/http_05b_rawman_coreshowchannels_active.txt", "CoreShowChannelsComplete")
+    assert sorted(dict(h).get("Exten", "") for h in got) == sorted(dict(h).get("Exten", "") for h in http)
+    caller = dict(got[0])["Channel"]
+    hangup = await pbx.handle("Hangup", action(Channel=caller), "hup")
+    assert hangup.response == [("Response", "Success"), ("Message", "Channel Hungup")]
+    await until(lambda: not pbx.board.channels)
+    after = await pbx.handle("CoreShowChannels", action(), "csc2")
+    assert after.list_events == [
+        [("Event", "CoreShowChannelsComplete"), ("EventList", "Complete"), ("ListItems", "0")]
+    ]
+    assert names(events)[-1] == "Hangup" or "Hangup" in names(events)
+    await pbx.aclose()
+
+
+async def test_originate_async_answered_sends_originate_response_with_action_id() -> None:
+    pbx = Pbx(seed=1, speed=1000)
+    events: list[Headers] = []
+    pbx.subscribe(events.append)
+    await pbx.handle(
+        "Originate", action(Channel="Local/answer@test", Context="test", Exten="sink", Async="true"), "o1"
+    )
+    await until(lambda: "Hangup" in names(events) and not pbx.board.channels)
+    response = next(dict(h) for h in events if h[0][1] == "OriginateResponse")
+    assert (response["ActionID"], response["Response"], response["Reason"]) == ("o1", "Success", "4")
+    await pbx.aclose()
+
+
+async def test_originate_busy_gives_reason_5_and_timeout_reason_3() -> None:
+    pbx = Pbx(seed=1, speed=1000)
+    events: list[Headers] = []
+    pbx.subscribe(events.append)
+    await pbx.handle("Originate", action(Channel="Local/busy@test", Context="test", Exten="sink"), "b")
+    await pbx.handle(
+        "Originate", action(Channel="Local/noanswer@test", Context="test", Exten="sink", Timeout="5000"), "t"
+    )
+    await until(
+        lambda: sum(1 for h in events if h[0][1] == "OriginateResponse") == 2 and not pbx.board.channels
+    )
+    reasons = {dict(h)["ActionID"]: dict(h)["Reason"] for h in events if h[0][1] == "OriginateResponse"}
+    assert reasons == {"b": "5", "t": "3"}
+    await pbx.aclose()
+
+
+async def test_hangup_of_ringing_originate_gives_reason_0() -> None:
+    pbx = Pbx(seed=1, speed=100)
+    events: list[Headers] = []
+    pbx.subscribe(events.append)
+    await pbx.handle("Originate", action(Channel="Local/noanswer@test", Context="test", Exten="sink"), "r")
+    await until(lambda: "DialState" in names(events))
+    reply = await pbx.handle("Hangup", action(Channel="/^Local\\/noanswer@test-.*;1$/"), None)
+    assert reply.response[0] == ("Response", "Success")
+    await until(lambda: "OriginateResponse" in names(events) and not pbx.board.channels)
+    response = next(dict(h) for h in events if h[0][1] == "OriginateResponse")
+    assert (response["Response"], response["Reason"]) == ("Failure", "0")
+    await pbx.aclose()
+
+
+async def test_originate_to_missing_extension_is_an_error_without_events() -> None:
+    pbx = Pbx()
+    events: list[Headers] = []
+    pbx.subscribe(events.append)
+    for headers in (
+        action(Channel="Local/answer@test", Context="test", Exten="nosuchexten", Priority="1"),
+        action(Channel="Local/answer@test", Application="Wait", Data="1", Priority="1"),
+    ):
+        reply = await pbx.handle("Originate", headers, "x")
+        assert reply.response == [("Response", "Error"), ("Message", "Extension does not exist.")]
+    await asyncio.sleep(0.01)
+    assert events == []
+    await pbx.aclose()
+
+
+async def test_idle_lists_match_ami_12() -> None:
+    pbx = Pbx()
+    status = await pbx.handle("Status", action(), None)
+    assert status.list_events == [
+        [("Event", "StatusComplete"), ("EventList", "Complete"), ("ListItems", "0"), ("Items", "0")]
+    ]
+    queues = await pbx.handle("QueueStatus", action(Queue="testq"), None)
+    assert [h[0][1] for h in queues.list_events] == ["QueueParams", "QueueMember", "QueueStatusComplete"]
+    assert ("Strategy", "ringall") in queues.list_events[0] and ("Name", "Agent One") in queues.list_events[1]
+    summary = await pbx.handle("QueueSummary", action(Queue="testq"), None)
+    assert ("Available", "1") in summary.list_events[0]
+    await pbx.aclose()
+
+
+async def test_queue_state_follows_a_live_queue_call() -> None:
+    pbx = Pbx(speed=50)
+    task = asyncio.create_task(pbx.run_scenario("sip_queue_answered"))
+    await until(lambda: pbx.board.queues["support"].callers)
+    summary = await pbx.handle("QueueSummary", action(Queue="support"), None)
+    assert ("Callers", "1") in summary.list_events[0]
+    await task
+    status = await pbx.handle("QueueStatus", action(Queue="support"), None)
+    params = dict(status.list_events[0])
+    assert (params["Calls"], params["Completed"]) == ("0", "1")
+    await pbx.aclose()
+
+
+async def test_setvar_getvar_messagesend() -> None:
+    pbx = Pbx()
+    assert (await pbx.handle("Setvar", action(Variable="FOO", Value="bar"), None)).response[0] == (
+        "Response",
+        "Success",
+    )
+    assert (await pbx.handle("Getvar", action(Variable="FOO"), None)).response[-1] == ("Value", "bar")
+    ok = await pbx.handle("MessageSend", action(To="pjsip:101", Body="hi"), None)
+    assert ok.response[0] == ("Response", "Success")
+    bad = await pbx.handle("MessageSend", action(To="xmpp:101", Body="hi"), None)
+    assert bad.response == [("Response", "Error"), ("Message", "Message technology not found.")]
+    await pbx.aclose()
+
+
+async def test_restart_loses_calls_silently_and_keep_calls_keeps_them() -> None:
+    pbx = Pbx(speed=20)
+    events: list[Headers] = []
+    pbx.subscribe(events.append)
+    task = asyncio.create_task(pbx.run_scenario("sip_inbound_answered_recorded"))
+    await until(lambda: pbx.board.channels)
+    pbx.stop(keep_calls=True)
+    assert pbx.board.channels
+    pbx.restart(keep_calls=False)
+    await asyncio.gather(task, return_exceptions=True)
+    assert not pbx.board.channels and "Hangup" not in names(events)
+    assert pbx.uptime() <= 1
+    await pbx.aclose()
+
+
+async def test_traffic_runs_overlapping_calls_with_distinct_callers() -> None:
+    pbx = Pbx(seed=7, speed=1000)
+    events: list[Headers] = []
+    pbx.subscribe(events.append)
+    pbx.start_traffic(calls_per_minute=600)
+    await until(lambda: pbx.traffic.started >= 8)
+    await pbx.stop_traffic()
+    callers = {dict(h)["CallerIDNum"] for h in events if h[0][1] == "Newchannel"}
+    assert len(callers) >= 5
+    await pbx.aclose()

@@ -1,0 +1,63 @@
+"""Every scenario's events have the structure of the capture it models (see tests/sim/structure.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ajam.sim.channels import Headers
+from ajam.sim.pbx import Pbx
+from ajam.sim.scenarios import SCENARIOS
+from tests.sim.script_from_capture import CAPTURES
+from tests.sim.structure import call_events, first_difference, structure
+from tests.support.transcripts import SHARED, load, require_shared
+
+PAIRS = [pytest.param(name, CAPTURES[name][0], id=name) for name in SCENARIOS]
+
+
+async def record(name: str, **params: str) -> list[Headers]:
+    pbx = Pbx(seed=1, speed=10_000)
+    events: list[Headers] = []
+    pbx.subscribe(events.append)
+    await pbx.run_scenario(name, action_id="orig-1", **params)
+    await pbx.aclose()
+    return events
+
+
+@pytest.mark.parametrize(("name", "capture"), PAIRS)
+async def test_scenario_matches_capture_structure(name: str, capture: str) -> None:
+    require_shared()
+    expected = [headers for _, headers in call_events(load(SHARED / capture))]
+    actual = await record(name)
+    assert first_difference(actual, expected) is None
+
+
+async def test_every_scenario_has_a_capture() -> None:
+    assert set(SCENARIOS) <= set(CAPTURES)
+
+
+async def test_cyrillic_caller_names_are_kept_exactly() -> None:
+    events = await record("sip_inbound_answered_recorded")
+    names = {value for headers in events for key, value in headers if key == "CallerIDName"}
+    assert {"Мария Иванова", "Иван Петров"} <= names
+
+
+async def test_parameters_change_the_caller_but_not_the_structure() -> None:
+    base = await record("sip_queue_answered")
+    other = await record("sip_queue_answered", caller_num="79030000001", caller_name="Пётр Сидоров")
+    assert any(("CallerIDName", "Пётр Сидоров") in headers for headers in other)
+    assert not any(("CallerIDName", "Мария Иванова") in headers for headers in other)
+    strip = {"CallerIDNum", "CallerIDName", "ConnectedLineNum", "ConnectedLineName", "CallerID", "Source",
+             "CallerIDnum", "CallerIDname", "CallerIDani", "AppData", "LastData", "Value"}  # fmt: skip
+
+    def shape(events: list[Headers]) -> list[object]:
+        return structure([[(k, v) for k, v in h if not k.endswith(tuple(strip))] for h in events])
+
+    assert shape(base) == shape(other)
+
+
+async def test_uniqueids_follow_one_global_counter_and_linkedid_is_the_first_channel() -> None:
+    events = await record("sip_ringgroup")
+    news = [dict(h) for h in events if h[0] == ("Event", "Newchannel")]
+    counters = [int(n["Uniqueid"].split(".")[1]) for n in news]
+    assert counters == sorted(counters) and len(set(counters)) == len(counters)
+    assert {n["Linkedid"] for n in news} == {news[0]["Uniqueid"]}
