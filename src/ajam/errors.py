@@ -75,3 +75,10 @@ class ActionTimeout(AjamError, TimeoutError):
 
 class SessionExpired(AjamError):
     """The AJAM session (mansession_id) is no longer valid on the server."""
+
+
+class JournalError(AjamError):
+    """The call journal's database could not be opened, migrated, read or written.
+
+    The message names the database with its password hidden (``postgresql://user:***@host/db``).
+    """

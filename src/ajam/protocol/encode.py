@@ -14,6 +14,7 @@ from ajam.errors import HeaderInjection, LocalProtocolError
 HeaderInput = Mapping[str, "str | int | Sequence[str]"] | Iterable[tuple[str, "str | int"]]
 
 _FORBIDDEN = ("\r", "\n", "\0")
+_CHAR_NAMES = {"\r": "CR", "\n": "LF", "\0": "NUL"}
 _SECRET_KEYS = frozenset({"secret", "key", "password"})
 
 
@@ -35,14 +36,19 @@ def normalize_headers(headers: HeaderInput | None) -> list[tuple[str, str]]:
 
 def check_header(key: str, value: str) -> None:
     """Refuse a header that could break out of its line. The error never echoes a secret value."""
-    if not key or key != key.strip() or ":" in key or any(c in key for c in _FORBIDDEN):
+    for char in _FORBIDDEN:
+        if char in key:
+            raise HeaderInjection(
+                f"refusing to send header name {key!r}: it contains {_CHAR_NAMES[char]}; "
+                "that would let the name inject another action"
+            )
+    if not key or key != key.strip() or ":" in key:
         raise LocalProtocolError(f"invalid header name {key!r}")
     for char in _FORBIDDEN:
         if char in value:
             shown = "<hidden>" if key.lower() in _SECRET_KEYS else repr(value[:40])
-            name = {"\r": "CR", "\n": "LF", "\0": "NUL"}[char]
             raise HeaderInjection(
-                f"refusing to send header {key!r}: its value contains {name} ({shown}); "
+                f"refusing to send header {key!r}: its value contains {_CHAR_NAMES[char]} ({shown}); "
                 "that would let the value inject another action"
             )
 

@@ -6,10 +6,42 @@ AMI messages are lists of ``Key: Value`` lines. Keys repeat (``Variable``, ``Cha
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from typing import overload
 
 JsonValue = str | list[str]
+
+
+def split_header(line: str) -> tuple[str, str] | None:
+    """``"Key: Value"`` → ``("Key", "Value")``; ``None`` for a line without a colon.
+
+    The value runs from after the first ``:`` and one optional space to the end of the line.
+    """
+    key, sep, value = line.partition(":")
+    if not sep:
+        return None
+    if value[:1] == " ":
+        value = value[1:]
+    return key, value
+
+
+def parse_header_lines(text: str) -> tuple[list[tuple[str, str]], list[str]]:
+    """Headers and colon-less lines of one message's text (LF or CRLF line ends, blank lines skipped)."""
+    headers: list[tuple[str, str]] = []
+    lines: list[str] = []
+    for line in text.split("\n"):
+        if line[-1:] == "\r":
+            line = line[:-1]
+        if not line:
+            continue
+        pair = split_header(line)
+        if pair is None:
+            lines.append(line)
+        else:
+            headers.append(pair)
+    return headers, lines
 
 
 class Message:
@@ -17,16 +49,51 @@ class Message:
 
     ``lines`` holds lines that are not ``Key: Value`` headers (legacy ``Response: Follows`` command
     output, stray colon-less lines) so that nothing a PBX sends is ever dropped.
+
+    A message read from the wire may keep its text and split it into headers on first use
+    (:func:`message_from_text`): a client that only looks at the event name of most events never pays
+    for the rest. Both ways give the same headers.
     """
 
-    __slots__ = ("headers", "lines", "_index")
+    __slots__ = ("_headers", "_index", "_lines", "_text")
 
     kind = "message"
 
     def __init__(self, headers: Iterable[tuple[str, str]], lines: Iterable[str] = ()) -> None:
-        self.headers: tuple[tuple[str, str], ...] = tuple(headers)
-        self.lines: tuple[str, ...] = tuple(lines)
+        self._headers: tuple[tuple[str, str], ...] = tuple(headers)
+        self._lines: tuple[str, ...] = tuple(lines)
         self._index: dict[str, list[str]] | None = None
+        self._text: str | None = None
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        if self._text is not None:
+            self._split_text()
+        return self._headers
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        if self._text is not None:
+            self._split_text()
+        return self._lines
+
+    def _split_text(self) -> None:
+        """:func:`parse_header_lines` for a text whose lines all end in CRLF and are never empty
+        (what :func:`message_from_text` gets), with :func:`split_header` inlined: this runs once per
+        message a client reads."""
+        headers: list[tuple[str, str]] = []
+        lines: list[str] = []
+        for line in (self._text or "").split("\r\n"):
+            key, colon, value = line.partition(":")
+            if not colon:
+                lines.append(line)
+            elif value[:1] == " ":
+                headers.append((key, value[1:]))
+            else:
+                headers.append((key, value))
+        self._headers = tuple(headers)
+        self._lines = tuple(lines)
+        self._text = None
 
     def _lookup(self) -> dict[str, list[str]]:
         index = self._index
@@ -43,8 +110,36 @@ class Message:
     def get(self, key: str, default: str) -> str: ...
     def get(self, key: str, default: str | None = None) -> str | None:
         """The first value of ``key`` (any case), or ``default``."""
+        if self._text is not None and self._index is None:
+            searched, found = self._find_in_text(key)
+            if searched:
+                return default if found is None else found
         values = self._lookup().get(key.lower())
         return values[0] if values else default
+
+    def _find_in_text(self, key: str) -> tuple[bool, str | None]:
+        """``get`` on a message not yet split: find the first line ``key:`` (any case) in the text.
+
+        Lets a client read ``ActionID`` or ``Event`` of every message without splitting all of them.
+        ``(False, None)`` when the key could match in ways a text search cannot see.
+        """
+        text = self._text or ""
+        size = len(key)
+        if text[size : size + 1] == ":" and text[:size].lower() == key.lower() and ":" not in key:
+            start = size + 1  # the first line, as for "Event" and "Response"
+        else:
+            pattern = _line_start_pattern(key)
+            if pattern is None:
+                return False, None
+            match = pattern.search(text)
+            if match is None:
+                return True, None
+            if match.group(1).lower() != key.lower():  # matched by case folding beyond lower()
+                return False, None
+            start = match.end()
+        end = text.find("\r\n", start)
+        value = text[start:] if end < 0 else text[start:end]
+        return True, value[1:] if value[:1] == " " else value
 
     def getall(self, key: str) -> list[str]:
         """Every value of ``key`` in order (empty list when absent)."""
@@ -160,6 +255,61 @@ class Action(Message):
         return self.get("Action", "")
 
 
+@lru_cache(maxsize=256)
+def _line_start_pattern(key: str) -> re.Pattern[str] | None:
+    """A case-insensitive search for a line ``key:`` after the first; ``None`` for keys a text search
+    cannot handle (empty, non-ASCII, or holding a colon or line break)."""
+    if not key or not key.isascii() or any(char in key for char in ":\r\n"):
+        return None
+    return re.compile("\n(" + re.escape(key) + "):", re.IGNORECASE)  # the first line is checked apart
+
+
+_TYPE_OF_FIRST_LINE: dict[str, type[Message]] = {}  # filled below: "event:" → Event, ...
+
+
+def message_from_text(text: str) -> Message | None:
+    """A message that splits ``text`` (non-empty lines joined by CRLF) into headers on first use, or
+    ``None`` when its type is not plain from the first line (then build it with :func:`make_message`).
+
+    The type comes from the first line alone, which is what :func:`make_message` would decide too:
+    a first line ``Event: ...`` is the first header.
+    """
+    colon = text.find(":", 0, 9)
+    cls = _TYPE_OF_FIRST_LINE.get(text[: colon + 1].lower()) if colon > 0 else None
+    if cls is None:
+        return None
+    message = _new_object(cls)
+    message._text = text
+    message._index = None
+    return message
+
+
+def messages_from_texts(texts: Iterable[str], fallback: Callable[[str], Message | None]) -> list[Message]:
+    """:func:`message_from_text` for many texts at once (the stream parser's hot loop); a text it
+    cannot take goes to ``fallback``, whose ``None`` means "nothing there"."""
+    messages: list[Message] = []
+    append = messages.append
+    new = _new_object
+    message: Message
+    for text in texts:
+        if text.startswith("Event:"):
+            message = new(Event)
+        elif text.startswith("Response:"):
+            message = new(Response)
+        else:
+            other = message_from_text(text) or fallback(text)
+            if other is not None:
+                append(other)
+            continue
+        message._text = text
+        message._index = None
+        append(message)
+    return messages
+
+
+_new_object = object.__new__
+
+
 def make_message(headers: list[tuple[str, str]], lines: list[str] | tuple[str, ...] = ()) -> Message:
     """Build the right message type from the first header (``Response``, ``Event`` or ``Action``)."""
     if headers:
@@ -179,3 +329,6 @@ def make_message(headers: list[tuple[str, str]], lines: list[str] | tuple[str, .
         if lowered == "action":
             return Action(headers, lines)
     return Message(headers, lines)
+
+
+_TYPE_OF_FIRST_LINE.update({"response:": Response, "event:": Event, "action:": Action})

@@ -1,0 +1,1 @@
+"""The ``ajam`` command line: one module per command (see :mod:`ajam.cli.main`)."""
