@@ -9,23 +9,20 @@ an ``X`` is therefore read as a second ``X``: the format cannot tell them apart)
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from html.parser import HTMLParser
 
 from ajam.errors import MessageTooLarge
-from ajam.protocol.message import Message, make_message
+from ajam.protocol.message import Message
 from ajam.protocol.translate import (
     HTML_DOCUMENT_END,
     HTML_DOCUMENT_START,
-    OPAQUE_DATA,
+    message_from_rows,
     rawman_text,
     translate,
 )
 
 DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
-
-_REPEATED = re.compile(r"(.+)-(\d+)")
 
 
 def encode_manager_html(messages: Iterable[Iterable[tuple[str, str]]]) -> bytes:
@@ -95,17 +92,5 @@ class _TableReader(HTMLParser):
     def _end_message(self) -> None:
         if not self._rows:
             return
-        headers: list[tuple[str, str]] = []
-        lines: list[str] = []
-        seen: set[str] = set()
-        for name, value in self._rows:
-            repeated = _REPEATED.fullmatch(name)
-            if repeated is not None and repeated.group(1) in seen:
-                name = repeated.group(1)
-            seen.add(name)
-            if name == OPAQUE_DATA:
-                lines.extend(value.split("\n"))
-            else:
-                headers.append((name, value))
+        self.messages.append(message_from_rows(self._rows))
         self._rows = []
-        self.messages.append(make_message(headers, lines))

@@ -24,6 +24,7 @@ from ajam.protocol.translate import (
     OPAQUE_DATA,
     XML_DOCUMENT_END,
     XML_DOCUMENT_START,
+    message_from_rows,
     rawman_text,
     translate,
     xml_attribute_name,
@@ -33,7 +34,6 @@ DEFAULT_MAX_BODY_SIZE = 16 * 1024 * 1024
 
 _CANONICAL = {xml_attribute_name(header): header for header in KNOWN_HEADERS}
 _OPAQUE_ATTRIBUTE = xml_attribute_name(OPAQUE_DATA)
-_REPEATED = re.compile(r"(.+)-(\d+)")
 # Characters XML cannot carry (invalid UTF-8 kept as surrogate escapes, C0 controls) are parked for the
 # XML parser as an escape character plus a private-use character, and restored afterwards, so values stay
 # equal to the rawman parse. The escape character (a noncharacter) is itself doubled to stay lossless.
@@ -83,22 +83,15 @@ def parse_mxml(body: bytes, *, max_body_size: int = DEFAULT_MAX_BODY_SIZE) -> li
 
 
 def _message(attributes: dict[str, str]) -> Message:
-    headers: list[tuple[str, str]] = []
-    lines: list[str] = []
-    seen: set[str] = set()
+    rows = []
     for name, value in attributes.items():
-        name = name.split(_DUPLICATE, 1)[0]
         if _PARK_ESCAPE in value:
             value = _PARKED.sub(_unpark, value)
-        repeated = _REPEATED.fullmatch(name)
-        if repeated is not None and repeated.group(1) in seen:
-            name = repeated.group(1)
-        seen.add(name)
-        if name == _OPAQUE_ATTRIBUTE:
-            lines.extend(value.split("\n"))
-        else:
-            headers.append((_CANONICAL.get(name, name), value))
-    return make_message(headers, lines)
+        rows.append((name.split(_DUPLICATE, 1)[0], value))
+    message = message_from_rows(rows, opaque_name=_OPAQUE_ATTRIBUTE)
+    return make_message(
+        [(_CANONICAL.get(name, name), value) for name, value in message.headers], message.lines
+    )
 
 
 def _prepare_start_tag(tag: re.Match[str]) -> str:

@@ -18,9 +18,11 @@ so that the simulated PBX answers exactly like the real one and the parsers know
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from ajam.protocol.encode import encode_message
+from ajam.protocol.message import Message, make_message
 
 OPAQUE_DATA = "Opaque-data"
 XML_DOCUMENT_START = b"<ajax-response>\n"
@@ -165,3 +167,24 @@ def translate(text: bytes, *, xml: bool, dest: bytes = b"unknown", objtype: byte
 def rawman_text(messages: Iterable[Iterable[tuple[str, str]]]) -> bytes:
     """What Asterisk writes to the HTTP session before translating it: each message and a blank line."""
     return b"".join(encode_message(message) for message in messages)
+
+
+_REPEATED = re.compile(r"(.+)-(\d+)")
+
+
+def message_from_rows(rows: Iterable[tuple[str, str]], *, opaque_name: str = OPAQUE_DATA) -> Message:
+    """Undo the translation of one message: ``name-2``, ``name-3``… after ``name`` become repeats of
+    ``name`` again, and the opaque-data row becomes the message's colon-less lines."""
+    headers: list[tuple[str, str]] = []
+    lines: list[str] = []
+    seen: set[str] = set()
+    for name, value in rows:
+        repeated = _REPEATED.fullmatch(name)
+        if repeated is not None and repeated.group(1) in seen:
+            name = repeated.group(1)
+        seen.add(name)
+        if name == opaque_name:
+            lines.extend(value.split("\n"))
+        else:
+            headers.append((name, value))
+    return make_message(headers, lines)
