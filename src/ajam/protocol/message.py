@@ -31,17 +31,30 @@ def parse_header_lines(text: str) -> tuple[list[tuple[str, str]], list[str]]:
     """Headers and colon-less lines of one message's text (LF or CRLF line ends, blank lines skipped)."""
     headers: list[tuple[str, str]] = []
     lines: list[str] = []
+    if text.count("\n") == text.count("\r\n"):
+        # Every line ends with CRLF (the usual case): split once on CRLF and cut "Key: Value" with one
+        # C-level partition; any other line shape falls back to the general rule of split_header.
+        for line in text.split("\r\n"):
+            key, sep, value = line.partition(": ")
+            if sep and ":" not in key:
+                headers.append((key, value))
+            elif line:
+                _add_line(line, headers, lines)
+        return headers, lines
     for line in text.split("\n"):
         if line[-1:] == "\r":
             line = line[:-1]
-        if not line:
-            continue
-        pair = split_header(line)
-        if pair is None:
-            lines.append(line)
-        else:
-            headers.append(pair)
+        if line:
+            _add_line(line, headers, lines)
     return headers, lines
+
+
+def _add_line(line: str, headers: list[tuple[str, str]], lines: list[str]) -> None:
+    pair = split_header(line)
+    if pair is None:
+        lines.append(line)
+    else:
+        headers.append(pair)
 
 
 class Message:
@@ -78,19 +91,7 @@ class Message:
         return self._lines
 
     def _split_text(self) -> None:
-        """:func:`parse_header_lines` for a text whose lines all end in CRLF and are never empty
-        (what :func:`message_from_text` gets), with :func:`split_header` inlined: this runs once per
-        message a client reads."""
-        headers: list[tuple[str, str]] = []
-        lines: list[str] = []
-        for line in (self._text or "").split("\r\n"):
-            key, colon, value = line.partition(":")
-            if not colon:
-                lines.append(line)
-            elif value[:1] == " ":
-                headers.append((key, value[1:]))
-            else:
-                headers.append((key, value))
+        headers, lines = parse_header_lines(self._text or "")
         self._headers = tuple(headers)
         self._lines = tuple(lines)
         self._text = None
