@@ -14,7 +14,8 @@ import re
 import sys
 from pathlib import Path
 
-from ajam.sim.calls_dsl import Call, Line, Switchboard, Template
+from ajam.protocol.stream import parse_messages
+from ajam.sim.calls_dsl import Call, Line, Switchboard, Template, default_queues
 from ajam.sim.channels import (
     DROP,
     EVENT_KINDS,
@@ -23,15 +24,14 @@ from ajam.sim.channels import (
     Channel,
     Clock,
     Headers,
-    RenderContext,
     render,
 )
 from tests.sim.structure import call_events
-from tests.support.transcripts import load
+from tests.support.transcripts import Transcript, load
 
 _UID = re.compile(r"\d{10}\.\d+")
 _BRIDGE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_LOCAL = re.compile(r"^(Local/[^-]+)-([0-9a-f]{8})(;[12])$")
+_LOCAL = re.compile(r"^(Local/.+)-([0-9a-f]{8})(;[12])$")
 _PJSIP = re.compile(r"^(PJSIP/[^-]+)-([0-9a-f]{8})$")
 CID_KEYS = frozenset(
     {
@@ -47,9 +47,35 @@ CID_KEYS = frozenset(
 )
 
 
+# Queue members' call counts left by the captures recorded before (the SIP captures ran one after
+# another on the same Asterisk: sip_07 starts after 103 took sip_06's call). Replays seed the same.
+PRIOR_CALLS_TAKEN: dict[str, dict[str, int]] = {"sip_07": {"PJSIP/103": 1}}
+
+
+def seed_prior_calls(board: Switchboard, capture_name: str, now: float) -> None:
+    for interface, taken in PRIOR_CALLS_TAKEN.get(capture_name[:6], {}).items():
+        for queue in board.queues.values():
+            member = queue.member(interface)
+            if member is not None:
+                member.calls_taken = taken
+                member.last_call = int(now) - 60
+
+
+def media_channels(transcript: Transcript) -> set[str]:
+    """Channels whose RTP the capture shows (RTCPSent reports); their scripts say ``media=on``."""
+    found: set[str] = set()
+    for chunk in transcript.of_kind("S>C"):
+        for message in parse_messages(chunk.data) if b"RTCPSent" in chunk.data else []:
+            if message.get("Event") == "RTCPSent" and message.get("Channel"):
+                found.add(message.get("Channel", ""))
+    return found
+
+
 class Converter:
-    def __init__(self, params: dict[str, str]) -> None:
+    def __init__(self, params: dict[str, str], media: set[str] | None = None) -> None:
         self.board = Switchboard(Clock(), lambda headers: None)
+        self.board.queues = default_queues(0.0)
+        self.media = media or set()
         self.call = Call(self.board, params=dict(params), action_id="orig-1", start=1.0)
         self.params = params
         self.by_uid: dict[str, str] = {}  # capture uniqueid -> ref
@@ -134,6 +160,9 @@ class Converter:
         for prefix, ref in zip(kind.blocks, refs, strict=False):
             if ref is not None:
                 self.snapshot_updates(prefix, ref, values, updates)
+        if kind.name == "Newstate" and values.get("ChannelState") == "6" and values["Channel"] in self.media:
+            updates.append((refs[0] or "", "media", "on"))
+            self.media.discard(values["Channel"])
         if kind.name == "Newexten" and refs[0] is not None:
             channel = self.call.refs[refs[0]]
             for attr, key in (("app", "Application"), ("appdata", "AppData")):
@@ -145,10 +174,11 @@ class Converter:
         self.call.before(kind.name, next((c for c in channels if c is not None), None), bridge)
         fields = self.field_overrides(kind.name, channels, bridge, headers)
         rendered_given = {key: Template(value).render(self.call) for key, value in fields}
-        rendered = render(kind, RenderContext(channels, bridge, self.call.now), rendered_given)
+        ctx = self.call.context(kind.name, channels, bridge, rendered_given)
+        rendered = render(kind, ctx, rendered_given)
         self.check(headers, rendered, kind.varying)
         first = next((c for c in channels if c is not None), None)
-        self.call.after(kind.name, first, bridge, rendered_given)
+        self.call.after(kind.name, first, bridge, rendered_given, channels)
         return Line(
             round(time, 3),
             kind.name,
@@ -181,7 +211,8 @@ class Converter:
         self, kind_name: str, channels: tuple[Channel | None, ...], bridge: object, headers: Headers
     ) -> list[tuple[str, str]]:
         kind = EVENT_KINDS[kind_name]
-        ctx = RenderContext(channels, bridge if isinstance(bridge, Bridge) else None, self.call.now)
+        keyed = {key: Template(self.template(key, value)).render(self.call) for key, value in headers}
+        ctx = self.call.context(kind_name, channels, bridge if isinstance(bridge, Bridge) else None, keyed)
         default = dict(render(kind, ctx, {}))
         own = {key for key, _ in kind.fields} | set(kind.lead)
         captured_keys = [key for key, _ in headers]
@@ -229,8 +260,10 @@ def _normal(value: str) -> str:
 
 
 def convert(path: Path, name: str, splits: list[float], params: dict[str, str]) -> str:
-    converter = Converter(params)
-    events = call_events(load(path))
+    transcript = load(path)
+    converter = Converter(params, media_channels(transcript))
+    seed_prior_calls(converter.board, path.stem, converter.call.now)
+    events = call_events(transcript)
     out: list[str] = []
     bounds = [0.0, *splits]
     part = 0
@@ -333,8 +366,6 @@ _HEADER = '''"""Call scripts converted from the captures in shared/asterisk/{fol
 
 Generated by ``python -m tests.sim.script_from_capture --all``; one fragment per scenario step.
 """
-
-# ruff: noqa: E501
 
 SCRIPT = r"""
 {body}"""

@@ -75,6 +75,8 @@ COMPARED = frozenset(
         "Membership",
     ]
 )
+# emitted by the call model on its own clock (ajam.sim.calls_dsl), not scripted from the captures
+TIMER_EVENTS = frozenset({"RTCPSent", "RTCPReceived"})
 _PREFIXES = (
     "",
     "Dest",
@@ -113,7 +115,7 @@ def call_events(transcript: Transcript) -> list[tuple[float, Headers]]:
 
 def is_call_event(headers: Headers) -> bool:
     name = headers[0][1]
-    if name not in EVENT_KINDS:
+    if name not in EVENT_KINDS or name in TIMER_EVENTS:
         return False
     return name == "OriginateResponse" or all(key != "ActionID" for key, _ in headers)
 

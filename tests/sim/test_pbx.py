@@ -207,3 +207,59 @@ async def test_traffic_runs_overlapping_calls_with_distinct_callers() -> None:
     callers = {dict(h)["CallerIDNum"] for h in events if h[0][1] == "Newchannel"}
     assert len(callers) >= 5
     await pbx.aclose()
+
+
+async def test_boot_device_states_follow_the_configured_queues() -> None:
+    local = await Pbx(dialplan="local").handle("devicestatelist", action(), None)
+    assert [dict(h).get("Device") for h in local.list_events[:-1]] == [
+        "Queue:testq_avail",
+        "Queue:testq_pause_Local/agent@queue-members",
+    ]
+    assert [dict(h)["State"] for h in local.list_events[:-1]] == ["INUSE", "NOT_INUSE"]
+    both = await Pbx().handle("devicestatelist", action(), None)
+    assert "Queue:support_pause_PJSIP/103" in {dict(h).get("Device") for h in both.list_events}
+
+
+async def test_dialplan_switch_limits_extensions_and_endpoints() -> None:
+    local = Pbx(dialplan="local")
+    assert not local.extension_exists("from-carrier", "74951230001")
+    assert local.extension_exists("test", "answer")
+    reply = await local.handle("pjsipshowendpoints", action(), None)
+    assert reply.list_events[-1][-1] == ("ListItems", "0")
+    assert Pbx(dialplan="sip").extension_exists("agents", "84951112233")
+
+
+async def test_endpoint_behaviour_busy_makes_originate_fail_like_sip_11() -> None:
+    pbx = Pbx(speed=10_000)
+    pbx.set_endpoint_behaviour("101", "busy")
+    events: list[Headers] = []
+    pbx.subscribe(events.append)
+    await pbx.handle(
+        "originate", action(Channel="PJSIP/101", Context="agents", Exten="84951112233", Priority="1"), "o1"
+    )
+    await until(lambda: "OriginateResponse" in names(events))
+    response = dict(next(h for h in events if h[0][1] == "OriginateResponse"))
+    assert (response["Response"], response["Reason"], response["Channel"]) == ("Failure", "0", "PJSIP/101")
+    await pbx.aclose()
+
+
+async def test_answer_after_stretches_the_ringing() -> None:
+    pbx = Pbx(speed=10_000)
+    pbx.set_endpoint_behaviour("101", "answer_after", after=8.0)
+    events: list[Headers] = []
+    pbx.subscribe(events.append)
+    await pbx.run_scenario("sip_inbound_noanswer")  # the behaviour picks the answered flow
+    cdr = dict(next(h for h in events if h[0][1] == "Cdr"))
+    assert cdr["Disposition"] == "ANSWERED"
+    assert int(cdr["Duration"]) - int(cdr["BillableSeconds"]) == 8
+    await pbx.aclose()
+
+
+def test_endpoint_behaviour_is_validated() -> None:
+    pbx = Pbx()
+    for args in (("101", "sometimes"), ("999", "busy"), ("carrier", "noanswer"), ("101", "answer_after")):
+        try:
+            pbx.set_endpoint_behaviour(*args)
+        except ValueError:
+            continue
+        raise AssertionError(f"accepted {args}")

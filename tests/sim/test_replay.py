@@ -10,6 +10,7 @@ import pytest
 
 from ajam.sim.server import SimulatedPbx
 from tests.sim.replay import Side, normalise_headers, replay
+from tests.sim.script_from_capture import seed_prior_calls
 from tests.support.transcripts import load, transcript_paths
 
 NON_CALL = [
@@ -34,6 +35,8 @@ def _paths(prefixes: list[str]) -> list[Any]:
 def _settings(name: str) -> dict[str, Any]:
     """Simulator settings a capture needs (short timeouts instead of Asterisk's 1 s / 15 s / 30 s waits)."""
     settings: dict[str, Any] = {"login_failure_delay": 0.05, "authtimeout": 30.0, "keep_alive": 15.0}
+    if not name.startswith("sip_"):
+        settings["dialplan"] = "local"  # the Local-channel captures ran without the SIP configuration
     if name.startswith("ami_13"):
         settings["authtimeout"] = 0.3
     if name.startswith("http_18"):
@@ -43,12 +46,8 @@ def _settings(name: str) -> dict[str, Any]:
     return settings
 
 
-def _local_dialplan_only(sim: SimulatedPbx) -> None:
-    """The Local-channel captures ran without the SIP configuration (queue ``support``, PJSIP devices)."""
-    board = sim.pbx.board
-    board.queues.pop("support", None)
-    for device in [name for name in board.devices if "PJSIP/" in name or "support" in name]:
-        del board.devices[device]
+# how the SIPp phones answered in a capture (the default plays each scenario as captured)
+ENDPOINT_BEHAVIOURS = {"sip_11": {"101": "busy"}, "sip_12": {"carrier": "busy"}}
 
 
 def test_every_non_call_capture_is_listed() -> None:
@@ -67,11 +66,6 @@ def test_every_non_call_capture_is_listed() -> None:
 async def test_replay_matches_capture(path: Path) -> None:
     transcript = load(path)
     async with SimulatedPbx(**_settings(transcript.name)) as sim:
-        _local_dialplan_only(sim)
-        if transcript.name.startswith("ami_12") and not sim.pbx.board.devices:
-            pytest.xfail(
-                "ajam.sim.pbx does not seed the queue device states Asterisk creates at boot (DeviceStateList)"
-            )
         report = await replay(transcript, host="127.0.0.1", ami_port=sim.ami_port, http_port=sim.http_port)
     report.assert_matches()
 
@@ -84,17 +78,33 @@ SIP_SCENARIOS = {
 }  # fmt: skip
 CALL_CAPTURES = ["ami_07", "ami_2", "ami_3", "ami_41", "ami_42", "ami_61", "http_05b", "http_10", "sip_"]
 SPEED = 10.0
+# Known differences, each with its reason; every other call capture must match exactly.
+KNOWN_DIFFERENCES = {
+    "sip_10": "after the blind transfer Asterisk sends one more RTCPSent for the transferer's media stream, "
+    "which outlives its channel; the call model ends media with the channel",
+}
 
 
-@pytest.mark.slow
+def _call_paths() -> list[Any]:
+    params = _paths(CALL_CAPTURES)
+    for index, param in enumerate(params):
+        reason = KNOWN_DIFFERENCES.get(str(param.id)[:6]) if param.id else None
+        if reason:
+            params[index] = pytest.param(
+                *param.values, id=param.id, marks=pytest.mark.xfail(reason=reason, strict=True)
+            )
+    return params
+
+
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("path", _paths(CALL_CAPTURES))
+@pytest.mark.parametrize("path", _call_paths())
 async def test_replay_call_capture(path: Path) -> None:
     """Call captures replayed with the call model at SPEED x (client pauses scaled to match)."""
     transcript = load(path)
     async with SimulatedPbx(speed=SPEED, seed=1, **_settings(transcript.name)) as sim:
-        if not transcript.name.startswith("sip_"):
-            _local_dialplan_only(sim)
+        seed_prior_calls(sim.pbx.board, transcript.name, sim.pbx.clock.now())
+        for endpoint, behaviour in ENDPOINT_BEHAVIOURS.get(transcript.name[:6], {}).items():
+            sim.pbx.set_endpoint_behaviour(endpoint, behaviour)
         scenario = SIP_SCENARIOS.get(transcript.name[:6])
         tasks: list[asyncio.Task[None]] = []
 
@@ -113,9 +123,6 @@ async def test_replay_call_capture(path: Path) -> None:
             on_note=start_call,
         )
         await asyncio.gather(*tasks, return_exceptions=True)
-    if report.mismatches:
-        first = " | ".join(line.strip()[:160] for line in report.mismatches[0].splitlines()[:4])
-        pytest.xfail(f"call model differs from the capture: {first}")
     report.assert_matches()
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from ajam.protocol.stream import parse_messages
 from ajam.sim.channels import Headers
 from ajam.sim.pbx import Pbx
 from ajam.sim.scenarios import SCENARIOS
 from tests.sim.script_from_capture import CAPTURES
-from tests.sim.structure import call_events, first_difference, structure
+from tests.sim.structure import TIMER_EVENTS, call_events, first_difference, is_call_event, structure
 from tests.support.transcripts import SHARED, load, require_shared
 
 PAIRS = [pytest.param(name, CAPTURES[name][0], id=name) for name in SCENARIOS]
@@ -28,7 +29,28 @@ async def test_scenario_matches_capture_structure(name: str, capture: str) -> No
     require_shared()
     expected = [headers for _, headers in call_events(load(SHARED / capture))]
     actual = await record(name)
-    assert first_difference(actual, expected) is None
+    assert first_difference([e for e in actual if is_call_event(e)], expected) is None
+
+
+def _rtcp_channels(events: list[Headers]) -> list[str]:
+    """Channel (endpoint part) of each RTCP report (reports due at the same moment come in any order)."""
+    return sorted(dict(h).get("Channel", "-").rpartition("-")[0] for h in events if h[0][1] in TIMER_EVENTS)
+
+
+@pytest.mark.parametrize(("name", "capture"), PAIRS)
+async def test_rtcp_reports_follow_the_capture(name: str, capture: str) -> None:
+    """Reports come every 5 s of talk per channel with media, with the capture's header layout."""
+    require_shared()
+    transcript = load(SHARED / capture)
+    expected: list[Headers] = []
+    for chunk in transcript.of_kind("S>C"):
+        if b"RTCPSent" in chunk.data:
+            expected += [list(m.headers) for m in parse_messages(chunk.data) if m.get("Event") == "RTCPSent"]
+    actual = await record(name)
+    with_channel = [h for h in expected if dict(h).get("Channel")]
+    assert _rtcp_channels(actual) == _rtcp_channels(with_channel)
+    for got, want in zip([h for h in actual if h[0][1] in TIMER_EVENTS], with_channel, strict=True):
+        assert [k for k, _ in got] == [k for k, _ in want]
 
 
 async def test_every_scenario_has_a_capture() -> None:

@@ -15,6 +15,7 @@ from ajam.errors import (
     AjamError,
     AuthenticationFailed,
     ConnectionFailed,
+    JournalError,
     LocalProtocolError,
 )
 
@@ -25,6 +26,14 @@ AUTHENTICATION_FAILED = 3
 CANNOT_CONNECT = 4
 ACTION_FAILED = 5
 TIMEOUT = 6
+JOURNAL_FAILED = 7  # the call journal's database could not be opened, read or written
+# ajam dial: the tracked outcome of a click-to-call that was not answered by the customer
+DIAL_AGENT_NO_ANSWER = 10
+DIAL_AGENT_BUSY = 11
+DIAL_BUSY = 12
+DIAL_NO_ANSWER = 13
+DIAL_CANCELLED = 14
+DIAL_FAILED = 15
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -34,7 +43,11 @@ Exit codes:
   3  authentication failed
   4  cannot connect / manager not published (HTTP 404) / transport mismatch
   5  action failed (Response: Error, including Permission denied)
-  6  timeout
+  6  timeout (ajam dial: no result in time)
+  7  call journal database error
+  10 ajam dial: the agent did not answer     11 the agent was busy
+  12 the customer was busy                   13 the customer did not answer
+  14 the agent hung up before the answer     15 the call failed
 """
 
 T = TypeVar("T")
@@ -51,6 +64,8 @@ def exit_code_for(error: BaseException) -> int:
         return ACTION_FAILED
     if isinstance(error, LocalProtocolError):
         return USAGE
+    if isinstance(error, JournalError):
+        return JOURNAL_FAILED
     return 1
 
 

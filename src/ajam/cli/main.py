@@ -24,7 +24,14 @@ in ~/.config/ajam/credentials.toml (or the file named by AJAM_CONFIG).
 
 # Commands owned by other packages, imported only when used (a command whose module cannot be imported
 # yet is simply not offered).
-LAZY_COMMANDS = {"sim": "ajam.cli.sim:sim"}
+LAZY_COMMANDS = {
+    "sim": "ajam.cli.sim:sim",
+    "calls": "ajam.cli.calls:calls",
+    "dial": "ajam.cli.dial:dial",
+    "journal": "ajam.cli.journal:journal",
+    "queues": "ajam.cli.queues:queues",
+    "sms": "ajam.cli.sms:sms",
+}
 
 
 class LazyGroup(click.Group):

@@ -19,13 +19,17 @@ Values may use ``${A.name}``, ``${A.uid}``, ``${A.link}``, ``${%1}`` (bridge id)
 channel pair number), ``${seq}`` (the next PJSIP channel number), ``${p.<param>}`` (scenario parameters
 such as the caller's number), ``${now}``/``${boot}`` (epoch seconds) and ``${action_id}``.
 Each event kind's side effects on the state (hangup removes the channel, bridge enter/leave, queue
-callers and member status, variables) live in :meth:`Call.apply` — once, for every scenario.
+callers and member status, CDR records, variables) live in :meth:`Call.before`/:meth:`Call.after` —
+once, for every scenario. ``media=on`` marks where a channel's RTP starts flowing: from then on the
+call emits an ``RTCPSent`` report for it every :data:`RTCP_INTERVAL` seconds until it hangs up
+(generated between script lines on the call's clock, never scripted).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -41,6 +45,8 @@ from ajam.sim.channels import (
     RenderContext,
     render,
 )
+
+RTCP_INTERVAL = 5.0  # res_rtp_asterisk's default rtcpinterval (ms 5000): one RTCPSent per stream
 
 _VAR = re.compile(r"\$\{([^}]+)\}")
 CHANNEL_ATTRS = frozenset(
@@ -181,6 +187,8 @@ class Call:
     hangup_target: str | None = None
     hangup_cause: int = 16
     notes: dict[str, str] = field(default_factory=dict)
+    pause: tuple[float, float] | None = None  # (monotonic start, scenario seconds) of the current pause
+    answer_after: dict[str, float] = field(default_factory=dict)  # channel-name prefix -> ringing seconds
 
     def __post_init__(self) -> None:
         if not self.start:
@@ -188,7 +196,12 @@ class Call:
 
     @property
     def now(self) -> float:
-        return self.start + self.offset
+        """The call's virtual time; it also runs during a pause, so actions see live durations."""
+        running = 0.0
+        if self.pause is not None:
+            started, length = self.pause
+            running = min(length, (time.monotonic() - started) * self.board.clock.speed)
+        return self.start + self.offset + running
 
     # -------------------------------------------------------------- templates
     def variable(self, name: str) -> str:
@@ -236,6 +249,9 @@ class Call:
         channel = self.refs[ref]
         if attr == "link":
             channel.linkedid = self.refs[value].uniqueid
+        elif attr == "media":
+            channel.media_since = self.now if value == "on" else None
+            channel.rtcp_sent = 0
         elif attr == "state":
             channel.set_state(int(value), self.now)
         elif attr == "name":
@@ -266,10 +282,22 @@ class Call:
         kind = EVENT_KINDS[kind_name]
         first = next((c for c in channels if c is not None), None)
         self.before(kind_name, first, bridge)
-        headers = render(kind, RenderContext(channels, bridge, self.now), given)
-        self.after(kind_name, first, bridge, given)
+        headers = render(kind, self.context(kind_name, channels, bridge, given), given)
+        self.after(kind_name, first, bridge, given, channels)
         self.board.emit(headers)
         return headers
+
+    def context(
+        self, kind: str, channels: tuple[Channel | None, ...], bridge: Bridge | None, given: dict[str, str]
+    ) -> RenderContext:
+        """What the kind's field defaults may look at (the queue member, the CDR record)."""
+        member = record = None
+        if kind == "QueueMemberStatus":
+            queue = self.board.queues.get(given.get("Queue", ""))
+            member = queue.member(given.get("Interface", "")) if queue is not None else None
+        elif kind == "Cdr" and channels and channels[0] is not None:
+            record = channels[0].cdr_for(given.get("DestinationChannel", ""))
+        return RenderContext(channels, bridge, self.now, member=member, record=record)
 
     def before(self, kind: str, channel: Channel | None, bridge: Bridge | None) -> None:
         """Side effects visible in the event itself (a bridge counts the channel entering it)."""
@@ -283,8 +311,23 @@ class Call:
                 bridge.channels.remove(channel.name)
             channel.bridge = ""
 
-    def after(self, kind: str, channel: Channel | None, bridge: Bridge | None, given: dict[str, str]) -> None:
+    def after(
+        self,
+        kind: str,
+        channel: Channel | None,
+        bridge: Bridge | None,
+        given: dict[str, str],
+        channels: tuple[Channel | None, ...] = (),
+    ) -> None:
         board = self.board
+        pair = channels[:2] if len(channels) >= 2 else (None, None)
+        if kind == "DialBegin" and pair[0] is not None and pair[1] is not None:
+            pair[0].cdr_dial(pair[1].name)
+        elif kind == "DialEnd" and pair[0] is not None and pair[1] is not None:
+            if given.get("DialStatus") != "ANSWER":
+                pair[0].cdr_close(pair[1].name, self.now)
+        elif kind == "BlindTransfer" and pair[0] is not None and pair[1] is not None:
+            pair[1].cdr_close(pair[0].name, self.now)  # the transferee's record with the transferer ends
         if kind == "Hangup" and channel is not None:
             board.channels.pop(channel.name, None)
             board.recordings.pop(channel.name, None)
@@ -320,42 +363,87 @@ class Call:
                 queue.talktime, int(given.get("TalkTime", "0")), queue.completed
             )
             queue.completed += 1
+            member = queue.member(given.get("Interface", ""))
+            if member is not None:  # app_queue's update_queue(): one more call, LastCall = its end
+                member.calls_taken += 1
+                member.last_call = int(self.now)
         elif kind == "QueueMemberStatus":
             member = queue.member(given.get("Interface", ""))
             if member is not None:
-                member.status = int(given.get("Status", "1"))
-                member.in_call = int(given.get("InCall", "0"))
-                member.calls_taken = int(given.get("CallsTaken", "0"))
-                member.last_call = int(given.get("LastCall", "0"))
+                for key, attr in (("Status", "status"), ("InCall", "in_call"), ("CallsTaken", "calls_taken")):
+                    if given.get(key, "").isdigit():
+                        setattr(member, attr, int(given[key]))
 
     # -------------------------------------------------------------- timing
+    async def _pause(self, seconds: float, interruptible: bool) -> bool:
+        """Let ``seconds`` of scenario time pass (real sleep ``seconds / speed``); True if a Hangup
+        action cut it short (only when ``interruptible``)."""
+        speed = self.board.clock.speed
+        self.pause = (time.monotonic(), seconds)
+        try:
+            if not interruptible:
+                await asyncio.sleep(seconds / speed)
+            elif not self.hangup_requested.is_set():
+                try:
+                    await asyncio.wait_for(self.hangup_requested.wait(), seconds / speed)
+                except TimeoutError:
+                    pass
+            interrupted = interruptible and self.hangup_requested.is_set()
+            self.offset += (
+                min(seconds, (time.monotonic() - self.pause[0]) * speed) if interrupted else seconds
+            )
+        finally:
+            self.pause = None
+        return interrupted
+
+    async def _pass(self, seconds: float, interruptible: bool) -> bool:
+        """Scenario time passes; the RTCP reports that fall due meanwhile are sent on time."""
+        target = self.offset + seconds
+        while True:
+            due = self.next_report()
+            stop = target if due is None else min(target, due - self.start)
+            if stop > self.offset and await self._pause(stop - self.offset, interruptible):
+                return True
+            if due is None or due - self.start > target:
+                return False
+            self.send_reports()
+
+    def next_report(self) -> float | None:
+        """Virtual time of the next RTCP report of this call's live channels with media."""
+        times = [
+            channel.media_since + RTCP_INTERVAL * (channel.rtcp_sent + 1)
+            for channel in self.live_channels()
+            if channel.media_since is not None
+        ]
+        return min(times) if times else None
+
+    def send_reports(self) -> None:
+        now = self.now + 1e-9
+        for channel in self.live_channels():
+            if (
+                channel.media_since is not None
+                and channel.media_since + RTCP_INTERVAL * (channel.rtcp_sent + 1) <= now
+            ):
+                channel.rtcp_sent += 1
+                self.event("RTCPSent", (channel,), None, {})
+
     async def advance(self, seconds: float) -> None:
         """Let ``seconds`` of scenario time pass (real sleep ``seconds / speed``)."""
-        if seconds <= 0:
-            return
-        self.offset += seconds
-        await asyncio.sleep(seconds / self.board.clock.speed)
+        if seconds > 0:
+            await self._pass(seconds, interruptible=False)
 
     async def wait(self, seconds: float) -> bool:
         """Scenario wait that a Hangup action can cut short; True when it was interrupted."""
         if self.hangup_requested.is_set():
             return True
-        speed = self.board.clock.speed
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            await asyncio.wait_for(self.hangup_requested.wait(), seconds / speed)
-        except TimeoutError:
-            self.offset += seconds
-            return False
-        self.offset += (loop.time() - started) * speed
-        return True
+        return await self._pass(seconds, interruptible=True)
 
     async def play(self, lines: Iterable[Line], *, interruptible: bool = True) -> None:
         """Play a fragment; a Hangup action during one of its pauses raises :class:`HangupRequested`
         (unless not ``interruptible``: the request then waits for the flow's next :meth:`wait`)."""
         base = self.offset
         for line in lines:
+            base += self.answer_shift(line, base)
             target = base + line.time
             if target > self.offset:
                 if not interruptible:
@@ -363,6 +451,19 @@ class Call:
                 elif await self.wait(target - self.offset):
                     raise HangupRequested
             self.apply(line)
+
+    def answer_shift(self, line: Line, base: float) -> float:
+        """Seconds to move the rest of a fragment so a phone with an ``answer_after`` setting answers
+        (``state=6`` on its channel) that long after its channel appeared; never into the past."""
+        for ref, attr, value in line.updates:
+            channel = self.refs.get(ref)
+            if attr != "state" or value.text != "6" or channel is None:
+                continue
+            for prefix, after in self.answer_after.items():
+                if channel.name.startswith(prefix) and channel.answered is None:
+                    wanted = channel.created - self.start + after
+                    return max(self.offset, wanted) - (base + line.time)
+        return 0.0
 
     def teardown(self) -> None:
         """Generic end of a call cut short by a Hangup action where no capture shows the exact tail."""

@@ -49,6 +49,17 @@ SNAPSHOT_KEYS = (
 
 
 @dataclass(eq=False)
+class CdrRecord:
+    """One CDR of a channel. Asterisk starts one per channel, forks one per further dialled peer (ring
+    group, queue members), closes a peer's record when that dial fails or a transfer ends it, and then
+    opens a fresh record for the channel's further dialplan (dispatched only if the channel answered)."""
+
+    start: float
+    peer: str = ""
+    end: float | None = None
+
+
+@dataclass(eq=False)
 class Channel:
     name: str
     uniqueid: str
@@ -70,6 +81,35 @@ class Channel:
     bridge: str = ""
     variables: dict[str, str] = field(default_factory=dict)
     call: object | None = None  # the Call (calls_dsl) that owns this channel
+    cdrs: list[CdrRecord] = field(default_factory=list)
+    media_since: float | None = None  # RTP flowing since (virtual time); RTCP reports every 5 s from then
+    rtcp_sent: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.cdrs:
+            self.cdrs.append(CdrRecord(self.created))
+
+    # ------------------------------------------------------------ CDR records
+    def cdr_dial(self, peer: str) -> None:
+        """A Dial/Queue attempt to ``peer`` (DialBegin): the open peerless record takes it, else a fork."""
+        blank = next((r for r in self.cdrs if r.end is None and not r.peer), None)
+        if blank is not None:
+            blank.peer = peer
+            return
+        base = next((r for r in self.cdrs if r.end is None), None)
+        self.cdrs.append(CdrRecord(base.start if base is not None else self.created, peer))
+
+    def cdr_close(self, peer: str, now: float) -> None:
+        """The record with ``peer`` ends (failed dial, transfer); a new one starts if none is left open."""
+        for record in self.cdrs:
+            if record.peer == peer and record.end is None:
+                record.end = now
+        if all(record.end is not None for record in self.cdrs):
+            self.cdrs.append(CdrRecord(now))
+
+    def cdr_for(self, peer: str) -> CdrRecord:
+        matches = [record for record in self.cdrs if record.peer == peer]
+        return matches[-1] if matches else self.cdrs[-1]
 
     def snapshot(self, prefix: str = "") -> Headers:
         """The standard channel snapshot block; ``prefix`` gives ``Dest*``, ``Transferer*``... variants."""
@@ -192,6 +232,8 @@ class RenderContext:
     channels: tuple[Channel | None, ...]
     bridge: Bridge | None
     now: float
+    member: QueueMember | None = None  # QueueMemberStatus: the member the event is about
+    record: CdrRecord | None = None  # Cdr: the channel's CDR record being dispatched
 
     @property
     def first(self) -> Channel:
@@ -231,22 +273,80 @@ def _cdr_callerid(ctx: RenderContext, given: dict[str, str]) -> str:
     return f'"{name}" <{num}>' if name else (f"<{num}>" if num else "")
 
 
+_EPSILON = 1e-6  # script times are millisecond floats; keep 2.000 - 0.000 from flooring to 1
+
+
+def _cdr_record(ctx: RenderContext) -> tuple[CdrRecord, float, float | None]:
+    """(record, end, answer) of the Cdr being rendered; answer is None when it was never answered."""
+    channel = ctx.first
+    record = ctx.record or channel.cdr_for("")
+    end = record.end if record.end is not None else ctx.now
+    answered = channel.answered
+    if answered is None or answered > end + _EPSILON:
+        return record, end, None
+    return record, end, max(answered, record.start)
+
+
 def _cdr_answer(ctx: RenderContext, given: dict[str, str]) -> str:
-    answered = ctx.first.answered
-    return cel_time(answered) if answered is not None else ""
+    answer = _cdr_record(ctx)[2]
+    return cel_time(answer) if answer is not None else ""
 
 
 def _cdr_duration(ctx: RenderContext, given: dict[str, str]) -> str:
-    return str(int(ctx.now - ctx.first.created))
+    """Asterisk truncates both durations to whole seconds (billsec rounds only with initiatedseconds)."""
+    record, end, _ = _cdr_record(ctx)
+    return str(int(end - record.start + _EPSILON))
 
 
 def _cdr_billable(ctx: RenderContext, given: dict[str, str]) -> str:
-    answered = ctx.first.answered
-    return str(int(ctx.now - answered)) if answered is not None else "0"
+    _, end, answer = _cdr_record(ctx)
+    return str(int(end - answer + _EPSILON)) if answer is not None else "0"
 
 
 def _cdr_disposition(ctx: RenderContext, given: dict[str, str]) -> str:
-    return "ANSWERED" if ctx.first.answered is not None else "NO ANSWER"
+    return "ANSWERED" if _cdr_record(ctx)[2] is not None else "NO ANSWER"
+
+
+def _member(attr: str) -> Default:
+    def derive(ctx: RenderContext, given: dict[str, str]) -> str:
+        return str(getattr(ctx.member, attr)) if ctx.member is not None else ""
+
+    return derive
+
+
+def _rtp_peer(ctx: RenderContext, given: dict[str, str]) -> str:
+    """The far end's RTCP address: the trunk (SIPp on 127.0.0.2) or a phone's SIPp media port + 1."""
+    endpoint = ctx.first.name.partition("/")[2].rpartition("-")[0]
+    if not endpoint.isdigit():
+        return "127.0.0.2:6041"
+    return f"127.0.0.1:{6001 + 10 * max(0, int(endpoint) - 101)}"
+
+
+def _rtp_local(ctx: RenderContext, given: dict[str, str]) -> str:
+    counter = int(ctx.first.uniqueid.rpartition(".")[2] or 0)
+    return f"127.0.0.1:{20000 + 2 * counter}"
+
+
+def _rtcp_sent(kind: str) -> Default:
+    """RTCPSent statistics of the channel's RTP stream: 50 packets of 160 octets a second (ulaw, 20 ms)."""
+
+    def derive(ctx: RenderContext, given: dict[str, str]) -> str:
+        channel = ctx.first
+        talk = max(0.0, ctx.now - (channel.media_since or ctx.now))
+        packets = int(talk * 50)
+        ssrc = int(channel.uniqueid.replace(".", "")) * 2654435761 & 0xFFFFFFFF
+        values = {
+            "SSRC": f"0x{ssrc:08x}",
+            "SentNTP": f"{ctx.now:.6f}",
+            "SentRTP": str(packets * 160),
+            "SentPackets": str(packets),
+            "SentOctets": str(packets * 160),
+            "Report0SourceSSRC": f"0x{ssrc ^ 0xFFFFFFFF:08x}",
+            "Report0HighestSequence": str(packets & 0xFFFF),
+        }
+        return values[kind]
+
+    return derive
 
 
 @dataclass(frozen=True)
@@ -277,10 +377,6 @@ def _kind(
 
 _CALL = "call,all"
 _AGENT = "agent,all"
-_QUEUE_MEMBER_FIELDS = (
-    "Queue", "MemberName", "Interface", "StateInterface", "Membership", "Penalty", "CallsTaken", "LastCall",
-    "LastPause", "LoginTime", "InCall", "Status", "Paused", "PausedReason", "Ringinuse", "Wrapuptime",
-)  # fmt: skip
 
 EVENT_KINDS: dict[str, EventKind] = {
     kind.name: kind
@@ -377,8 +473,50 @@ EVENT_KINDS: dict[str, EventKind] = {
             "QueueMemberStatus",
             _AGENT,
             blocks=(),
-            fields=_QUEUE_MEMBER_FIELDS,
+            fields=(
+                "Queue",
+                ("MemberName", _member("name")),
+                "Interface",
+                ("StateInterface", _member("interface")),
+                ("Membership", _const("static")),
+                ("Penalty", _member("penalty")),
+                ("CallsTaken", _member("calls_taken")),
+                ("LastCall", _member("last_call")),
+                ("LastPause", _const("0")),
+                ("LoginTime", _member("login_time")),
+                ("InCall", _member("in_call")),
+                ("Status", _member("status")),
+                ("Paused", _member("paused")),
+                "PausedReason",
+                ("Ringinuse", _const("0")),
+                ("Wrapuptime", _const("0")),
+            ),
             varying=("LastCall", "LoginTime"),
+        ),
+        _kind(
+            "RTCPSent",
+            "reporting,all",
+            fields=(
+                ("To", _rtp_peer),
+                ("From", _rtp_local),
+                ("MES", _const("88.1")),
+                ("SSRC", _rtcp_sent("SSRC")),
+                ("PT", _const("200(SR)")),
+                ("ReportCount", _const("1")),
+                ("SentNTP", _rtcp_sent("SentNTP")),
+                ("SentRTP", _rtcp_sent("SentRTP")),
+                ("SentPackets", _rtcp_sent("SentPackets")),
+                ("SentOctets", _rtcp_sent("SentOctets")),
+                ("Report0SourceSSRC", _rtcp_sent("Report0SourceSSRC")),
+                ("Report0FractionLost", _const("0")),
+                ("Report0CumulativeLost", _const("0")),
+                ("Report0HighestSequence", _rtcp_sent("Report0HighestSequence")),
+                ("Report0SequenceNumberCycles", _const("0")),
+                ("Report0IAJitter", _const("0")),
+                ("Report0LSR", _const("0")),
+                ("Report0DLSR", _const("0.0000")),
+            ),
+            varying=("SSRC", "SentNTP", "SentRTP", "SentPackets", "SentOctets", "MES"),
         ),
         _kind(
             "CEL",
@@ -432,7 +570,7 @@ EVENT_KINDS: dict[str, EventKind] = {
                 ("UniqueID", _attr("uniqueid")),
                 "UserField",
             ),
-            varying=("StartTime", "AnswerTime", "EndTime", "Duration", "BillableSeconds", "UniqueID"),
+            varying=("StartTime", "AnswerTime", "EndTime", "UniqueID"),
         ),
     )
 }

@@ -20,8 +20,9 @@ from ajam.sim.traffic import Traffic
 
 __all__ = ["ActionReply", "Headers", "Pbx"]
 
-# the simulated dialplan (config/extensions.conf + extensions-sip.conf): context -> extensions
-DIALPLAN: dict[str, frozenset[str]] = {
+# the simulated dialplans: context -> extensions. "local" is config/extensions.conf + queues.conf (the
+# Local-channel captures ran with only these), "sip" adds extensions-sip.conf + queues-sip.conf + pjsip.conf.
+LOCAL_DIALPLAN: dict[str, frozenset[str]] = {
     "test": frozenset(
         [
             "answer",
@@ -40,16 +41,31 @@ DIALPLAN: dict[str, frozenset[str]] = {
         ]
     ),
     "queue-members": frozenset({"agent"}),
-    "from-carrier": frozenset({"74951230001", "74951230002", "74951230003"}),
 }
+SIP_DIALPLAN: dict[str, frozenset[str]] = {
+    "from-carrier": frozenset({"74951230001", "74951230002", "74951230003"})
+}
+DIALPLANS = ("local", "sip", "both")
+QUEUES = {"local": ("testq",), "sip": ("support",), "both": ("testq", "support")}
 ENDPOINTS = {"101": "Иван Петров", "102": "Anna Smirnova", "103": "Олег Сидоров", "carrier": ""}
+ENDPOINT_BEHAVIOURS = ("answer", "busy", "noanswer", "answer_after")
+# inbound DID 74951230001 runs Dial(PJSIP/101,15): which captured flow each behaviour of 101 gives
+_INBOUND_101 = ("sip_inbound_answered_recorded", "sip_inbound_busy", "sip_inbound_noanswer")
+_INBOUND_BY_BEHAVIOUR = {
+    "answer": "sip_inbound_answered_recorded",
+    "answer_after": "sip_inbound_answered_recorded",
+    "busy": "sip_inbound_busy",
+    "noanswer": "sip_inbound_noanswer",
+}
 _CID = re.compile(r'^\s*(?:"?([^"<]*?)"?\s*)?(?:<([^>]*)>)?\s*$')
 
 
-def extension_exists(context: str, exten: str) -> bool:
-    if context == "agents":
-        return bool(re.fullmatch(r"1\d\d|8\d+", exten))
-    return exten in DIALPLAN.get(context, frozenset())
+@dataclass(frozen=True)
+class EndpointBehaviour:
+    """How a simulated SIP phone answers a call (see :meth:`Pbx.set_endpoint_behaviour`)."""
+
+    mode: str = "answer"
+    after: float | None = None  # answer_after: seconds of ringing before the phone answers
 
 
 @dataclass
@@ -80,6 +96,19 @@ def _duration(seconds: float) -> str:
 
 
 class Pbx:
+    """The simulated PBX's calls and call actions.
+
+    ``dialplan`` chooses the configuration: ``"local"`` (extensions.conf + queues.conf: the Local-channel
+    test dialplan and queue ``testq``, as the ami_*/http_* captures ran), ``"sip"`` (extensions-sip.conf,
+    queues-sip.conf, pjsip.conf: phones 101..103, the carrier trunk, queue ``support``) or ``"both"``.
+    A fresh Pbx has the device states app_queue creates at boot for the configured queues.
+
+    SIP phones answer as in the captures unless :meth:`set_endpoint_behaviour` says otherwise. Rules of
+    the simulated world: a click-to-call (Originate ``PJSIP/101`` -> ``agents,8<number>``) to a number
+    ending in 486 meets a busy carrier (486 Busy Here); an Originate to a phone already in a call (and no
+    explicit behaviour) gets its 486.
+    """
+
     CALL_ACTIONS = frozenset(
         [
             "originate",
@@ -102,19 +131,94 @@ class Pbx:
     )
     SCENARIOS = SCENARIOS
 
-    def __init__(self, *, seed: int | None = None, speed: float = 1.0, version: str = "22.10.1") -> None:
+    def __init__(
+        self,
+        *,
+        seed: int | None = None,
+        speed: float = 1.0,
+        version: str = "22.10.1",
+        dialplan: str = "both",
+    ) -> None:
+        if dialplan not in DIALPLANS:
+            raise ValueError(f"dialplan must be one of {', '.join(DIALPLANS)}, not {dialplan!r}")
         self.version = version
+        self.dialplan = dialplan
         self.rng = random.Random(seed)
         self.clock = Clock(speed=speed)
         self._listeners: list[Callable[[Headers], None]] = []
         self.board = Switchboard(self.clock, self._emit)
         self.board.boot = self.clock.now()
         self.board.next_uid = 0
-        self.board.queues = default_queues(self.board.boot)
+        self.endpoints: dict[str, EndpointBehaviour] = {}
+        self._boot_state()
         self.last_reload_at = self.board.boot
         self.global_vars: dict[str, str] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.traffic = Traffic(self)
+
+    # ------------------------------------------------------------------ configuration
+    def _boot_state(self) -> None:
+        """Queues of the configured dialplan and the device states app_queue creates at load:
+        ``Queue:<q>_avail`` (INUSE while a member is available) and ``Queue:<q>_pause_<member>``."""
+        queues = default_queues(self.board.boot)
+        self.board.queues = {name: queues[name] for name in QUEUES[self.dialplan]}
+        self.board.devices.clear()
+        for queue in self.board.queues.values():
+            available = any(m.status == 1 and not m.paused for m in queue.members)
+            self.board.devices[f"Queue:{queue.name}_avail"] = "INUSE" if available else "NOT_INUSE"
+            for member in queue.members:
+                state = "INUSE" if member.paused else "NOT_INUSE"
+                self.board.devices[f"Queue:{queue.name}_pause_{member.interface}"] = state
+
+    @property
+    def has_sip(self) -> bool:
+        return self.dialplan in ("sip", "both")
+
+    def extension_exists(self, context: str, exten: str) -> bool:
+        if self.has_sip and context == "agents":
+            return bool(re.fullmatch(r"1\d\d|8\d+", exten))
+        plans = [LOCAL_DIALPLAN] if self.dialplan == "local" else [SIP_DIALPLAN]
+        if self.dialplan == "both":
+            plans.append(LOCAL_DIALPLAN)
+        return any(exten in plan.get(context, frozenset()) for plan in plans)
+
+    def set_endpoint_behaviour(self, endpoint: str, behaviour: str, *, after: float | None = None) -> None:
+        """How SIP phone ``endpoint`` (``"101"``...) answers from now on.
+
+        ``"answer"`` answers as in the captures, ``"answer_after"`` answers after ``after`` seconds of
+        ringing, ``"busy"`` replies 486 Busy Here, ``"noanswer"`` rings until the caller gives up.
+        Originate to ``PJSIP/101`` and the inbound DID 74951230001 scenarios (Dial(PJSIP/101,15)) follow
+        it; without a setting the named scenario plays as captured (an Originate to a 101 that is already
+        in use gets the busy flow). ``"carrier"`` (the trunk's far end) may be ``"answer"`` or ``"busy"``
+        for click-to-call; without a setting it answers 486 only for numbers ending in 486.
+        """
+        if behaviour not in ENDPOINT_BEHAVIOURS:
+            raise ValueError(f"behaviour must be one of {', '.join(ENDPOINT_BEHAVIOURS)}, not {behaviour!r}")
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {endpoint!r}")
+        if endpoint == "carrier" and behaviour not in ("answer", "busy"):
+            raise ValueError("the carrier endpoint can only 'answer' or be 'busy'")
+        if behaviour == "answer_after" and (after is None or after < 0):
+            raise ValueError("answer_after needs after= seconds (>= 0)")
+        self.endpoints[endpoint] = EndpointBehaviour(
+            behaviour, after if behaviour == "answer_after" else None
+        )
+
+    def _flow_for(self, name: str, call: Call) -> str:
+        """The scenario the configured endpoint behaviours turn ``name`` into (and answer delays)."""
+        carrier = self.endpoints.get("carrier")
+        if carrier is not None and name == "sip_click_to_call" and carrier.mode == "busy":
+            name = "sip_outbound_busy"
+        behaviour = self.endpoints.get("101")
+        if behaviour is None:
+            return name
+        if name in _INBOUND_101:
+            name = _INBOUND_BY_BEHAVIOUR[behaviour.mode]
+        elif name in ("sip_click_to_call", "sip_outbound_busy") and behaviour.mode == "busy":
+            name = "sip_originate_agent_busy"
+        if behaviour.after is not None:
+            call.answer_after["PJSIP/101-"] = behaviour.after
+        return name
 
     # ------------------------------------------------------------------ events
     def subscribe(self, listener: Callable[[Headers], None]) -> Callable[[], None]:
@@ -156,7 +260,7 @@ class Pbx:
         if not keep_calls:
             self.board.boot = self.clock.now()
             self.last_reload_at = self.board.boot
-            self.board.queues = default_queues(self.board.boot)
+            self._boot_state()
 
     async def aclose(self) -> None:
         await self.traffic.stop()
@@ -191,7 +295,7 @@ class Pbx:
         if name not in FLOWS:
             raise KeyError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
         call = self.new_call({**SCENARIO_PARAMS.get(name, {}), **params}, params.get("action_id"))
-        await self.spawn(FLOWS[name], call)
+        await self.spawn(FLOWS[self._flow_for(name, call)], call)
 
     def start_traffic(self, calls_per_minute: float) -> None:
         self.traffic.start(calls_per_minute)
@@ -226,7 +330,7 @@ class Pbx:
         exten = headers.get("Exten")
         context = headers.get("Context", "default")
         wants_dialplan = exten is not None or headers.get("Priority") is not None
-        if wants_dialplan and not extension_exists(context, exten or "s"):
+        if wants_dialplan and not self.extension_exists(context, exten or "s"):
             return _error("Extension does not exist.")
         name = self._originate_flow(target, context, exten or "", application)
         if name is None:
@@ -237,15 +341,16 @@ class Pbx:
         params["timeout"] = str(int(timeout) / 1000) if timeout and timeout.isdigit() else "30"
         if exten and exten.startswith("8"):
             params.update(dial=exten, number=exten[1:])
-        if name == "sip_click_to_call" and self.board.devices.get("PJSIP/101") in (
-            "INUSE",
-            "BUSY",
-            "RINGING",
-        ):
-            name = "sip_originate_agent_busy"
-        elif name == "sip_click_to_call" and exten and exten.endswith("486"):
+        if name == "sip_click_to_call" and exten and exten.endswith("486"):
             name = "sip_outbound_busy"  # the simulated carrier answers 486 for numbers ending in 486
         call = self.new_call(params, action_id)
+        name = self._flow_for(name, call)
+        if (
+            name == "sip_click_to_call"
+            and "101" not in self.endpoints
+            and self.board.devices.get("PJSIP/101") in ("INUSE", "BUSY", "RINGING")
+        ):
+            name = "sip_originate_agent_busy"  # a phone already in a call answers 486 (no call waiting)
         self.spawn(LIVE_FLOWS[name], call)
         return _ok("Originate successfully queued")
 
@@ -270,7 +375,7 @@ class Pbx:
                     "queue": "queue_local",
                 }.get(exten)
             return None
-        if target == "PJSIP/101" and context == "agents" and exten.startswith("8"):
+        if target == "PJSIP/101" and context == "agents" and exten.startswith("8"):  # needs the SIP dialplan
             return "sip_click_to_call"
         return None
 
@@ -294,7 +399,7 @@ class Pbx:
         context, exten = headers.get("Context", ""), headers.get("Exten", "")
         if not matched:
             return _error("Channel specified does not exist")
-        if not extension_exists(context, exten):
+        if not self.extension_exists(context, exten):
             return _error("Extension does not exist.")
         channel = matched[0]
         channel.context, channel.exten, channel.priority = context, exten, headers.get("Priority", "1")
@@ -483,7 +588,7 @@ class Pbx:
 
     def _action_pjsipshowendpoints(self, headers: Message, action_id: str | None) -> ActionReply:
         items = []
-        for endpoint in ENDPOINTS:
+        for endpoint in ENDPOINTS if self.has_sip else ():
             active = sum(1 for name in self.board.channels if name.startswith(f"PJSIP/{endpoint}-"))
             items.append(
                 [
@@ -546,7 +651,7 @@ class Pbx:
             return _error("No such channel")
         channel, exten = matched[0], headers.get("Exten", "")
         context = headers.get("Context") or channel.context
-        if not extension_exists(context, exten):
+        if not self.extension_exists(context, exten):
             return _error("Extension does not exist.")
         peer = self._peer(channel)
         call = channel.call
@@ -563,7 +668,7 @@ class Pbx:
         if not matched:
             return _error("No such channel")
         exten, context = headers.get("Exten", ""), headers.get("Context") or matched[0].context
-        if not extension_exists(context, exten):
+        if not self.extension_exists(context, exten):
             return _error("Extension does not exist.")
         return _ok("Atxfer successfully queued")
 

@@ -20,26 +20,41 @@ Flow = Callable[[Call], Awaitable[None]]
 def fragments() -> dict[str, list[Line]]:
     found = parse_script(calls_local.SCRIPT)
     found.update(parse_script(calls_sip.SCRIPT))
-    found.update(parse_script(_autoanswer_sink_script(calls_local.SCRIPT)))
+    found.update(parse_script(AUTOANSWER_SINK))
     return found
 
 
-def _autoanswer_sink_script(local: str) -> str:
-    """Originate Local/autoanswer@test -> test,sink (ami_07, http_05b): the answered-originate start,
-    with the autoanswer extension's dialplan, staying up until someone hangs up (no capture of events)."""
-    body = local.split("== originate_answered\n", 1)[1].split("\n== ", 1)[0]
-    kept = []
-    for line in body.splitlines():
-        if float(line.split("\t", 1)[0]) > 1.0:
-            break
-        kept.append(
-            line.replace("answer@test", "autoanswer@test")
-            .replace("Exten=answer", "Exten=autoanswer")
-            .replace("exten=answer", "exten=autoanswer")
-            .replace("appdata=answer scenario", "appdata=autoanswer caller leg")
-            .replace("appdata=2", "appdata=60")
-        )
-    return "== autoanswer_sink\n" + "\n".join(kept) + "\n"
+# Originate Local/autoanswer@test -> test,sink (ami_07, http_05b ran with events off, so no capture shows
+# the events): declared from the answered-originate capture (ami_20) with the autoanswer extension's
+# dialplan (NoOp "autoanswer caller leg", Answer, Wait(60)); the flow then stays up until a Hangup.
+AUTOANSWER_SINK = r"""
+== autoanswer_sink
+0.000	CEL	A	new=Local/autoanswer@test-${L1};1	EventName=CHAN_START	Exten=autoanswer	Context=test
+0.000	CEL	B	new=Local/autoanswer@test-${L1};2	link=A	EventName=CHAN_START	Exten=autoanswer	Context=test
+0.000	CEL	B	EventName=ANSWER	CallerIDnum=${p.cid_num}	CallerIDname=${p.cid_name}	Exten=autoanswer	Context=test	Application=Answer
+0.001	Newchannel	A	context=test	exten=autoanswer
+0.001	Newchannel	B	state=4	context=test	exten=autoanswer
+0.001	Newexten	A	app=AppDial2	appdata=(Outgoing Line)
+0.001	NewCallerid	A	cid_num=${p.cid_num}	cid_name=${p.cid_name}
+0.001	OriginateResponse	_	ActionID=${action_id}	Response=Success	Channel=${A.name}	Context=test	Exten=sink	Reason=4	Uniqueid=${A.uid}	CallerIDNum=${p.cid_num}	CallerIDName=${p.cid_name}
+0.001	NewConnectedLine	A	conn_num=${p.cid_num}	conn_name=${p.cid_name}
+0.001	NewCallerid	B	cid_num=${p.cid_num}	cid_name=${p.cid_name}	conn_num=${p.cid_num}	conn_name=${p.cid_name}
+0.001	NewConnectedLine	B
+0.001	LocalBridge	A,B	Context=test	Exten=autoanswer
+0.001	DialBegin	-,A	DialString=autoanswer@test
+0.001	Newexten	B	app=NoOp	appdata=autoanswer caller leg
+0.001	Newexten	B	priority=2	app=Answer	appdata=
+0.001	Newstate	B	state=6
+0.001	Newstate	A	state=6
+0.001	DeviceStateChange	_	Device=Local/autoanswer@test	State=INUSE
+0.001	DialEnd	-,A	DialStatus=ANSWER
+0.001	Newexten	A	exten=sink	app=NoOp	appdata=sink
+0.001	CEL	A	EventName=ANSWER	CallerIDani=${p.cid_num}	Exten=autoanswer	Application=AppDial2	AppData=(Outgoing Line)
+0.001	Newexten	A	priority=2	app=Answer	appdata=
+0.001	DeviceStateChange	_	Device=Local/autoanswer@test	State=INUSE
+0.001	Newexten	A	priority=3	app=Wait	appdata=60
+0.501	Newexten	B	priority=3	app=Wait	appdata=60
+"""
 
 
 def play(name: str) -> Flow:

@@ -59,9 +59,11 @@ class SimulatedPbx:
         seed: int | None = None,
         version: str = "22.10.1",
         pbx: PbxBackend | None = None,
+        dialplan: str = "both",
     ) -> None:
         """Settings left at ``None`` come from the manager.conf given as ``users`` (or Asterisk's defaults:
-        webenabled yes, httptimeout 60, authtimeout 30). ``pbx`` replaces the call model (tests only)."""
+        webenabled yes, httptimeout 60, authtimeout 30). ``pbx`` replaces the call model (tests only);
+        ``dialplan`` ("local", "sip" or "both") chooses the simulated configuration (see ``Pbx``)."""
         self.config = _config_from(users)
         self.host = host
         self.webenabled = webenabled if webenabled is not None else self.config.webenabled
@@ -73,7 +75,7 @@ class SimulatedPbx:
         if pbx is None:
             from ajam.sim.pbx import Pbx
 
-            pbx = Pbx(seed=seed, speed=speed, version=version)
+            pbx = Pbx(seed=seed, speed=speed, version=version, dialplan=dialplan)
         self.pbx: Any = pbx
         self.registry = SessionRegistry()
         self.dispatcher = Dispatcher(
