@@ -134,14 +134,7 @@ def main() -> None:
     parser.add_argument("--actions", type=int, default=500)
     parser.add_argument("--events", type=int, default=300)
     args = parser.parse_args()
-    kwargs: dict[str, Any] = {}
-    try:
-        import ajam.sim.pbx  # noqa: F401
-    except ImportError:
-        from tests.client.idle_pbx import IdlePbx  # the call model is not needed for these figures
-
-        kwargs["pbx"] = IdlePbx()
-    with running_simulator(**kwargs) as sim:
+    with running_simulator() as sim:
         rows = asyncio.run(run(sim, args.actions, args.events))
     print("| measurement | result |")
     print("|---|---|")
