@@ -63,9 +63,10 @@ def test_permission_denied_exits_5(replay: ThreadedReplay) -> None:
     url = replay.server.url(user="limited", secret="limited1")
     code, _, _ = invoke("send", url, "Ping")
     assert code == 0
-    code, out, _ = invoke("send", url, "Command", "Command=core show version")
+    code, out, err = invoke("send", url, "Command", "Command=core show version")
     assert code == exit_codes.ACTION_FAILED
     assert "Message: Permission denied" in out
+    assert "needs write class command" in err
 
 
 @pytest.mark.parametrize("replay", ["ami_03_login_failure"], indirect=True)

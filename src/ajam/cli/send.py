@@ -9,7 +9,8 @@ import click
 
 from ajam.cli.exit_codes import ACTION_FAILED, OK, run
 from ajam.client import connect
-from ajam.client.base import Reply
+from ajam.client.base import Reply, check_reply
+from ajam.errors import ActionFailed
 from ajam.protocol.encode import check_header
 from ajam.protocol.message import Message
 
@@ -46,9 +47,15 @@ def send(url: str, action: str, headers: tuple[str, ...], as_json: bool, timeout
     pairs = parse_assignments(headers)
     reply = run(_send(url, action, pairs, timeout))
     if as_json:
-        click.echo(json.dumps(reply.to_dict(), ensure_ascii=False))
+        # surrogateescape keeps undecodable PBX bytes as escapes in the JSON text instead of crashing
+        click.echo(json.dumps(reply.to_dict(), ensure_ascii=False).encode("utf-8", "backslashreplace").decode())
     else:
         click.echo("\n".join(format_message(m) for m in [reply.response, *reply.events]))
+    if not reply.ok:
+        try:
+            check_reply(action, reply)
+        except ActionFailed as error:
+            click.echo(f"ajam: {error}", err=True)
     sys.exit(OK if reply.ok else ACTION_FAILED)
 
 
