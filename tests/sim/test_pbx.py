@@ -263,3 +263,101 @@ def test_endpoint_behaviour_is_validated() -> None:
         except ValueError:
             continue
         raise AssertionError(f"accepted {args}")
+
+
+# ---------------------------------------------------------------- transfers
+RUNNING: set[asyncio.Task[None]] = set()
+
+
+async def _answered_inbound(pbx: Pbx) -> tuple[list[Headers], str]:
+    """An inbound call to 101 (sip_01) once 101 and the caller are bridged (the call runs on)."""
+    events: list[Headers] = []
+    pbx.subscribe(events.append)
+    task = asyncio.create_task(pbx.run_scenario("sip_inbound_answered_recorded"))
+    RUNNING.add(task)
+    task.add_done_callback(RUNNING.discard)
+    await until(lambda: sum(1 for h in events if h[0] == ("Event", "BridgeEnter")) == 2)
+    agent = next(name for name in pbx.board.channels if name.startswith("PJSIP/101-"))
+    return events, agent
+
+
+async def test_blind_transfer_action_carries_the_call_on_to_the_target() -> None:
+    pbx = Pbx(seed=3, speed=200)
+    events, agent = await _answered_inbound(pbx)
+    reply = await pbx.handle("blindtransfer", action(Channel=agent, Exten="102", Context="agents"), "x")
+    assert reply.response == [("Response", "Success"), ("Message", "Transfer succeeded")]
+    await until(lambda: not pbx.board.channels, timeout=10)
+    after = [dict(h) for h in events[next(i for i, h in enumerate(events) if h[0][1] == "BlindTransfer") :]]
+    transfer = after[0]
+    assert transfer["TransfererChannel"] == agent and transfer["TransfereeChannel"].startswith(
+        "PJSIP/carrier-"
+    )
+    assert (transfer["Context"], transfer["Extension"], transfer["IsExternal"]) == ("agents", "102", "Yes")
+    kinds = [(e["Event"], e.get("Channel", e.get("DestChannel", ""))[:9]) for e in after if e["Event"] in
+             ("Hangup", "DialBegin", "DialEnd", "BridgeEnter")]  # fmt: skip
+    assert kinds == [("Hangup", "PJSIP/101"), ("DialBegin", "PJSIP/car"), ("DialEnd", "PJSIP/car"),
+                     ("BridgeEnter", "PJSIP/102"), ("BridgeEnter", "PJSIP/car"), ("Hangup", "PJSIP/car"),
+                     ("Hangup", "PJSIP/102")]  # fmt: skip
+    assert next(e for e in after if e["Event"] == "Hangup")["Cause"] == "16"
+    dial = next(e for e in after if e["Event"] == "DialBegin")
+    assert dial["DestChannel"].startswith("PJSIP/102-") and dial["DestLinkedid"] == dial["Linkedid"]
+    await pbx.aclose()
+
+
+async def test_blind_transfer_to_a_busy_target_ends_the_call_with_dialstatus_busy() -> None:
+    pbx = Pbx(seed=3, speed=200)
+    pbx.set_endpoint_behaviour("103", "busy")
+    events, agent = await _answered_inbound(pbx)
+    await pbx.handle("blindtransfer", action(Channel=agent, Exten="103"), None)
+    await until(lambda: not pbx.board.channels, timeout=10)
+    ends = [dict(h) for h in events if h[0] == ("Event", "DialEnd")]
+    assert ends[-1]["DestChannel"].startswith("PJSIP/103-") and ends[-1]["DialStatus"] == "BUSY"
+    await pbx.aclose()
+
+
+async def test_transfer_errors() -> None:
+    pbx = Pbx(seed=3)
+    assert (await pbx.handle("blindtransfer", action(Channel="PJSIP/101-0", Exten="102"), None)).response[1] == (
+        "Message", "Channel specified does not exist")  # fmt: skip
+    assert (await pbx.handle("atxfer", action(Exten="102"), None)).response[1] == (
+        "Message",
+        "No channel specified",
+    )
+    await pbx.aclose()
+
+
+async def test_atxfer_action_consults_then_completes_the_attended_transfer() -> None:
+    pbx = Pbx(seed=3, speed=200)
+    events, agent = await _answered_inbound(pbx)
+    reply = await pbx.handle("atxfer", action(Channel=agent, Exten="102", Context="agents"), None)
+    assert reply.response == [("Response", "Success"), ("Message", "Atxfer successfully queued")]
+    await until(lambda: not pbx.board.channels, timeout=10)
+    kinds = names(events)
+    assert kinds.index("Hold") < kinds.index("AttendedTransfer") and "MusicOnHoldStop" in kinds
+    transfer = dict(next(h for h in events if h[0] == ("Event", "AttendedTransfer")))
+    assert transfer["OrigTransfererChannel"] == agent and transfer["IsExternal"] == "No"
+    assert transfer["TransferTargetChannel"].startswith("PJSIP/102-")
+    await pbx.aclose()
+
+
+async def test_tracker_sees_one_call_answered_by_101_then_transferred_to_102() -> None:
+    from ajam.calls.tracker import CallTracker
+    from ajam.protocol.message import Event
+
+    pbx = Pbx(seed=1, speed=10_000)
+    events: list[Headers] = []
+    pbx.subscribe(events.append)
+    await pbx.run_scenario("attended_transfer")
+    await pbx.aclose()
+    tracker = CallTracker()
+    ended = [u.call for h in events for u in tracker.feed(Event(h)) if u.kind == "ended"]
+    customer = next(call for call in ended if call.caller.number == "79161234567")
+    assert (
+        customer.answered_by == "101"
+        and customer.outcome is not None
+        and customer.outcome.value == "answered"
+    )
+    assert [(t.kind, t.transferer, t.transferee, t.target) for t in customer.transfers] == [
+        ("attended", "101", "79161234567", "102")
+    ]
+    assert not tracker.live_calls()

@@ -8,21 +8,29 @@ A script is a set of named fragments (``== name``); each line is tab-separated::
     seconds since the fragment started (scenario time; real sleeps are ``delta / speed``).
 ``refs``
     comma-separated channel letters for the kind's snapshot blocks (``-`` = block absent), then
-    ``%n`` for a bridge: ``A``, ``-,B`` (DialBegin without Channel), ``A,%1`` (BridgeEnter).
+    ``%n`` for a bridge: ``A``, ``-,B`` (DialBegin without Channel), ``A,%1`` (BridgeEnter); an event
+    with several bridge blocks (AttendedTransfer) lists them in order: ``T,K,X,Y,%t,%k``.
 ``key=value``
     lower-case keys change the state *before* the event is rendered: ``state=6``, ``priority=3``,
     ``app=Wait``, ``B.cid_name=...``; ``new=<name>`` creates the channel (next global Uniqueid),
     ``link=A`` sets its Linkedid. Capitalised keys are event fields that differ from the kind's
-    defaults (:data:`ajam.sim.channels.EVENT_KINDS`); ``!Key`` drops a field.
+    defaults (:data:`ajam.sim.channels.EVENT_KINDS`); ``!Key`` drops a field. ``when=<value>`` plays
+    the line only when the value is not empty (``when=${p.xfer_queue}``: a queue member's status).
 
-Values may use ``${A.name}``, ``${A.uid}``, ``${A.link}``, ``${%1}`` (bridge id), ``${L1}`` (a Local
+Values may use ``${A.name}``, ``${A.uid}``, ``${A.link}``, ``${A.num}``/``${A.cidname}`` (caller id),
+``${A.device}`` (``PJSIP/101``), ``${%1}`` (bridge id), ``${L1}`` (a Local
 channel pair number), ``${seq}`` (the next PJSIP channel number), ``${p.<param>}`` (scenario parameters
 such as the caller's number), ``${now}``/``${boot}`` (epoch seconds) and ``${action_id}``.
 Each event kind's side effects on the state (hangup removes the channel, bridge enter/leave, queue
 callers and member status, CDR records, variables) live in :meth:`Call.before`/:meth:`Call.after` —
 once, for every scenario. ``media=on`` marks where a channel's RTP starts flowing: from then on the
 call emits an ``RTCPSent`` report for it every :data:`RTCP_INTERVAL` seconds until it hangs up
-(generated between script lines on the call's clock, never scripted).
+(generated between script lines on the call's clock, never scripted). ``media=linger`` lets the stream
+outlive its channel (a SIP transferer's dialog lasts until the REFER notifications end): its reports go
+on, without a channel block, until ``media=off``.
+
+Transfers hand a running call over to another flow (:meth:`Call.take_over`): the current fragment stops
+at its next pause and the call continues with the new flow, on the same channels and clock.
 """
 
 from __future__ import annotations
@@ -30,8 +38,8 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field, replace
 
 from ajam.sim.channels import (
     DROP,
@@ -80,15 +88,20 @@ class Line:
     bridge: str | None
     updates: tuple[tuple[str, str, Template], ...]  # (channel ref, attribute, value)
     fields: tuple[tuple[str, Template], ...]
+    more_bridges: tuple[str, ...] = ()  # further bridge refs (AttendedTransfer's second bridge)
+    when: Template | None = None
 
     def format(self) -> str:
-        refs = [ref or "-" for ref in self.refs] + ([self.bridge] if self.bridge else [])
+        bridges = ([self.bridge] if self.bridge else []) + list(self.more_bridges)
+        refs = [ref or "-" for ref in self.refs] + bridges
         parts = [f"{self.time:.3f}", self.kind, ",".join(refs) or "_"]
         for ref, attr, value in self.updates:
             prefix = "" if self.refs and ref == self.refs[0] else f"{ref}."
             parts.append(f"{prefix}{attr}={value.text}")
         for key, value in self.fields:
             parts.append(f"!{key}" if value.text == DROP else f"{key}={value.text}")
+        if self.when is not None:
+            parts.append(f"when={self.when.text}")
         return "\t".join(parts)
 
 
@@ -97,26 +110,32 @@ def parse_line(text: str) -> Line:
     if kind not in EVENT_KINDS:
         raise ValueError(f"unknown event kind {kind!r} in {text!r}")
     refs: list[str | None] = []
-    bridge = None
+    bridges: list[str] = []
     for ref in ref_text.split(",") if ref_text != "_" else []:
         if ref.startswith("%"):
-            bridge = ref
+            bridges.append(ref)
         else:
             refs.append(None if ref == "-" else ref)
     first = next((ref for ref in refs if ref), "")
     updates: list[tuple[str, str, Template]] = []
     fields: list[tuple[str, Template]] = []
+    when = None
     for item in items:
         if item.startswith("!"):
             fields.append((item[1:], Template(DROP)))
             continue
         key, _, value = item.partition("=")
-        if key[:1].islower() or "." in key:
+        if key == "when":
+            when = Template(value)
+        elif key[:1].islower() or "." in key:
             ref, dot, attr = key.rpartition(".")
             updates.append((ref if dot else first, attr, Template(value)))
         else:
             fields.append((key, Template(value)))
-    return Line(float(time_text), kind, tuple(refs), bridge, tuple(updates), tuple(fields))
+    bridge = bridges[0] if bridges else None
+    return Line(
+        float(time_text), kind, tuple(refs), bridge, tuple(updates), tuple(fields), tuple(bridges[1:]), when
+    )
 
 
 def parse_script(text: str) -> dict[str, list[Line]]:
@@ -167,6 +186,14 @@ class Switchboard:
         return self.channels.get(name)
 
 
+@dataclass(frozen=True)
+class EndpointBehaviour:
+    """How a simulated SIP phone answers a call (see :meth:`ajam.sim.pbx.Pbx.set_endpoint_behaviour`)."""
+
+    mode: str = "answer"
+    after: float | None = None  # answer_after: seconds of ringing before the phone answers
+
+
 class HangupRequested(Exception):
     """A Hangup action arrived while a fragment was playing (see :meth:`Call.teardown`)."""
 
@@ -189,6 +216,10 @@ class Call:
     notes: dict[str, str] = field(default_factory=dict)
     pause: tuple[float, float] | None = None  # (monotonic start, scenario seconds) of the current pause
     answer_after: dict[str, float] = field(default_factory=dict)  # channel-name prefix -> ringing seconds
+    # the PBX's live endpoint settings ("102" -> behaviour), shared so later settings apply to transfers
+    endpoints: dict[str, EndpointBehaviour] = field(default_factory=dict)
+    next_flow: Callable[[Call], Awaitable[None]] | None = None  # set by take_over()
+    lingering: list[Channel] = field(default_factory=list)  # hung-up channels whose media goes on
 
     def __post_init__(self) -> None:
         if not self.start:
@@ -212,7 +243,15 @@ class Call:
         ref, dot, attr = name.partition(".")
         if dot:
             channel = self.refs[ref]
-            return {"name": channel.name, "uid": channel.uniqueid, "link": channel.linkedid}[attr]
+            values = {
+                "name": channel.name,
+                "uid": channel.uniqueid,
+                "link": channel.linkedid,
+                "num": channel.cid_num,
+                "cidname": channel.cid_name,
+                "device": channel.name.rpartition("-")[0] or channel.name,
+            }
+            return values[attr]
         if name == "seq":
             value = f"{self.board.next_seq:08x}"
             self.board.next_seq += 1
@@ -250,6 +289,12 @@ class Call:
         if attr == "link":
             channel.linkedid = self.refs[value].uniqueid
         elif attr == "media":
+            if value == "linger":
+                if channel not in self.lingering:
+                    self.lingering.append(channel)
+                return
+            if channel in self.lingering:
+                self.lingering.remove(channel)
             channel.media_since = self.now if value == "on" else None
             channel.rtcp_sent = 0
         elif attr == "state":
@@ -263,14 +308,17 @@ class Call:
         else:
             raise KeyError(f"unknown channel attribute {attr!r}")
 
-    def apply(self, line: Line) -> Headers:
-        """Apply one script line to the state and return the rendered event."""
+    def apply(self, line: Line) -> Headers | None:
+        """Apply one script line to the state and return the rendered event (None: ``when`` empty)."""
+        if line.when is not None and not line.when.render(self):
+            return None
         for ref, attr, value in line.updates:
             self.update(ref, attr, value.render(self))
         given = {key: value.render(self) for key, value in line.fields}
         channels = tuple(self.refs[ref] if ref else None for ref in line.refs)
         bridge = self.bridge(line.bridge) if line.bridge else None
-        return self.event(line.kind, channels, bridge, given)
+        more = tuple(self.bridge(ref) for ref in line.more_bridges)
+        return self.event(line.kind, channels, bridge, given, more_bridges=more)
 
     def event(
         self,
@@ -278,11 +326,17 @@ class Call:
         channels: tuple[Channel | None, ...],
         bridge: Bridge | None,
         given: dict[str, str],
+        *,
+        more_bridges: tuple[Bridge, ...] = (),
+        media: Channel | None = None,
     ) -> Headers:
         kind = EVENT_KINDS[kind_name]
         first = next((c for c in channels if c is not None), None)
         self.before(kind_name, first, bridge)
-        headers = render(kind, self.context(kind_name, channels, bridge, given), given)
+        context = self.context(kind_name, channels, bridge, given)
+        bridges = ((bridge,) if bridge is not None else ()) + more_bridges
+        context = replace(context, bridges=bridges, media=media)
+        headers = render(kind, context, given)
         self.after(kind_name, first, bridge, given, channels)
         self.board.emit(headers)
         return headers
@@ -298,6 +352,24 @@ class Call:
         elif kind == "Cdr" and channels and channels[0] is not None:
             record = channels[0].cdr_for(given.get("DestinationChannel", ""))
         return RenderContext(channels, bridge, self.now, member=member, record=record)
+
+    def bind(self, channels: dict[str, Channel], bridges: dict[str, Bridge] | None = None) -> None:
+        """Give live channels/bridges script letters (a transfer flow names the parties it finds)."""
+        self.refs.update(channels)
+        for ref, bridge in (bridges or {}).items():
+            self.bridges[ref] = bridge
+
+    def forget(self, *refs: str) -> None:
+        """Drop letters (and bridge refs) so a repeated fragment creates fresh channels and bridges."""
+        for ref in refs:
+            self.refs.pop(ref, None)
+            self.bridges.pop(ref, None)
+
+    def take_over(self, flow: Callable[[Call], Awaitable[None]]) -> None:
+        """Continue the call with ``flow``: the running fragment stops at its next pause."""
+        self.next_flow = flow
+        self.hangup_target = None
+        self.hangup_requested.set()
 
     def before(self, kind: str, channel: Channel | None, bridge: Bridge | None) -> None:
         """Side effects visible in the event itself (a bridge counts the channel entering it)."""
@@ -328,6 +400,8 @@ class Call:
                 pair[0].cdr_close(pair[1].name, self.now)
         elif kind == "BlindTransfer" and pair[0] is not None and pair[1] is not None:
             pair[1].cdr_close(pair[0].name, self.now)  # the transferee's record with the transferer ends
+        elif kind == "AttendedTransfer" and len(channels) >= 3 and channels[0] and channels[2]:
+            channels[2].cdr_close(channels[0].name, self.now)
         if kind == "Hangup" and channel is not None:
             board.channels.pop(channel.name, None)
             board.recordings.pop(channel.name, None)
@@ -408,24 +482,33 @@ class Call:
                 return False
             self.send_reports()
 
+    def media_streams(self) -> list[Channel]:
+        """Channels whose RTP flows: live ones, then hung-up ones whose stream lingers."""
+        live = self.live_channels()
+        return live + [channel for channel in self.lingering if channel not in live]
+
     def next_report(self) -> float | None:
-        """Virtual time of the next RTCP report of this call's live channels with media."""
+        """Virtual time of the next RTCP report of this call's media streams."""
         times = [
             channel.media_since + RTCP_INTERVAL * (channel.rtcp_sent + 1)
-            for channel in self.live_channels()
+            for channel in self.media_streams()
             if channel.media_since is not None
         ]
         return min(times) if times else None
 
     def send_reports(self) -> None:
         now = self.now + 1e-9
-        for channel in self.live_channels():
+        live = self.live_channels()
+        for channel in self.media_streams():
             if (
                 channel.media_since is not None
                 and channel.media_since + RTCP_INTERVAL * (channel.rtcp_sent + 1) <= now
             ):
                 channel.rtcp_sent += 1
-                self.event("RTCPSent", (channel,), None, {})
+                if channel in live:
+                    self.event("RTCPSent", (channel,), None, {})
+                else:  # the channel is gone: Asterisk's report has no channel snapshot
+                    self.event("RTCPSent", (None,), None, {}, media=channel)
 
     async def advance(self, seconds: float) -> None:
         """Let ``seconds`` of scenario time pass (real sleep ``seconds / speed``)."""
@@ -438,10 +521,15 @@ class Call:
             return True
         return await self._pass(seconds, interruptible=True)
 
-    async def play(self, lines: Iterable[Line], *, interruptible: bool = True) -> None:
+    async def play(
+        self, lines: Iterable[Line], *, interruptible: bool = True, base: float | None = None
+    ) -> float:
         """Play a fragment; a Hangup action during one of its pauses raises :class:`HangupRequested`
-        (unless not ``interruptible``: the request then waits for the flow's next :meth:`wait`)."""
-        base = self.offset
+        (unless not ``interruptible``: the request then waits for the flow's next :meth:`wait`).
+
+        Returns the fragment's time origin; passing it as ``base`` plays the next part of the same
+        fragment on the same timeline (a flow that acts between a fragment's lines)."""
+        base = self.offset if base is None else base
         for line in lines:
             base += self.answer_shift(line, base)
             target = base + line.time
@@ -451,6 +539,7 @@ class Call:
                 elif await self.wait(target - self.offset):
                     raise HangupRequested
             self.apply(line)
+        return base
 
     def answer_shift(self, line: Line, base: float) -> float:
         """Seconds to move the rest of a fragment so a phone with an ``answer_after`` setting answers

@@ -162,15 +162,16 @@ class Bridge:
     channels: list[str] = field(default_factory=list)
     video_mode: str = "none"
 
-    def snapshot(self) -> Headers:
+    def snapshot(self, prefix: str = "") -> Headers:
+        """The bridge block; ``prefix`` gives AttendedTransfer's ``OrigBridge*``/``SecondBridge*``."""
         return [
-            ("BridgeUniqueid", self.uniqueid),
-            ("BridgeType", self.type),
-            ("BridgeTechnology", self.technology),
-            ("BridgeCreator", self.creator),
-            ("BridgeName", self.name),
-            ("BridgeNumChannels", str(len(self.channels))),
-            ("BridgeVideoSourceMode", self.video_mode),
+            (prefix + "BridgeUniqueid", self.uniqueid),
+            (prefix + "BridgeType", self.type),
+            (prefix + "BridgeTechnology", self.technology),
+            (prefix + "BridgeCreator", self.creator),
+            (prefix + "BridgeName", self.name),
+            (prefix + "BridgeNumChannels", str(len(self.channels))),
+            (prefix + "BridgeVideoSourceMode", self.video_mode),
         ]
 
 
@@ -234,12 +235,16 @@ class RenderContext:
     now: float
     member: QueueMember | None = None  # QueueMemberStatus: the member the event is about
     record: CdrRecord | None = None  # Cdr: the channel's CDR record being dispatched
+    bridges: tuple[Bridge, ...] = ()  # every bridge of the event (AttendedTransfer's Orig*, Second*)
+    media: Channel | None = None  # RTCPSent of a stream whose channel is gone (no snapshot block)
 
     @property
     def first(self) -> Channel:
         for channel in self.channels:
             if channel is not None:
                 return channel
+        if self.media is not None:
+            return self.media
         raise ValueError("event has no channel")
 
 
@@ -423,11 +428,13 @@ EVENT_KINDS: dict[str, EventKind] = {
             bridge="after",
             lead=("Result",),
         ),
+        # main/stasis_bridges.c attended_transfer_to_ami(): Result, OrigTransferer*, OrigBridge*,
+        # SecondTransferer*, SecondBridge*, Transferee*, TransferTarget*, IsExternal, DestType + its fields
         _kind(
             "AttendedTransfer",
             _CALL,
-            blocks=("OrigTransferer", "SecondTransferer", "Transferee"),
-            fields=(("IsExternal", _const("No")), ("DestType", _const("Bridge")), "DestBridgeUniqueid"),
+            blocks=("OrigTransferer", "@Orig", "SecondTransferer", "@Second", "Transferee", "TransferTarget"),
+            fields=(("IsExternal", _const("Yes")), ("DestType", _const("Bridge")), "DestBridgeUniqueid"),
             lead=("Result",),
         ),
         _kind("Hold", _CALL, fields=(("MusicClass", _const("default")),)),
@@ -576,7 +583,8 @@ EVENT_KINDS: dict[str, EventKind] = {
 }
 
 # The events a scenario may need that no capture shows are the ones above without a capture reference
-# (Hold, AttendedTransfer); their layouts follow Asterisk's manager documentation.
+# (Hold, AttendedTransfer); their layouts follow Asterisk's manager documentation and source
+# (main/stasis_bridges.c, main/stasis_channels.c).
 DROP = "\x00"  # a field value meaning "this event omits the field" (HangupRequest without Cause)
 
 
@@ -590,8 +598,18 @@ def render(kind: EventKind, ctx: RenderContext, given: dict[str, str]) -> Header
         headers.append((key, given.get(key, "")))
     if kind.bridge == "before":
         headers += bridge
-    for index, prefix in enumerate(kind.blocks):
-        channel = ctx.channels[index] if index < len(ctx.channels) else None
+    channel_index = bridge_index = 0
+    for prefix in kind.blocks:
+        if prefix.startswith("@"):  # a prefixed bridge block, from ctx.bridges in order
+            block = ctx.bridges[bridge_index] if bridge_index < len(ctx.bridges) else None
+            bridge_index += 1
+            if block is not None:
+                pairs = block.snapshot(prefix[1:])
+                known.update(key for key, _ in pairs)
+                headers += [(key, given.get(key, value)) for key, value in pairs]
+            continue
+        channel = ctx.channels[channel_index] if channel_index < len(ctx.channels) else None
+        channel_index += 1
         if channel is not None:
             headers += channel.snapshot(prefix)
     if kind.bridge == "after":

@@ -13,12 +13,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ajam.protocol.message import Message
-from ajam.sim.calls_dsl import Call, HangupRequested, Switchboard, default_queues
+from ajam.sim.calls_dsl import Call, EndpointBehaviour, HangupRequested, Switchboard, default_queues
 from ajam.sim.channels import UNKNOWN, Channel, Clock, Headers
-from ajam.sim.scenarios import FLOWS, LIVE_FLOWS, SCENARIO_PARAMS, SCENARIOS, Flow
+from ajam.sim.scenarios import (
+    FLOWS,
+    LIVE_FLOWS,
+    SCENARIO_PARAMS,
+    SCENARIOS,
+    Flow,
+    attended_transfer_flow,
+    blind_transfer_flow,
+    transfer_target_params,
+)
 from ajam.sim.traffic import Traffic
 
-__all__ = ["ActionReply", "Headers", "Pbx"]
+__all__ = ["ActionReply", "EndpointBehaviour", "Headers", "Pbx"]
 
 # the simulated dialplans: context -> extensions. "local" is config/extensions.conf + queues.conf (the
 # Local-channel captures ran with only these), "sip" adds extensions-sip.conf + queues-sip.conf + pjsip.conf.
@@ -58,14 +67,6 @@ _INBOUND_BY_BEHAVIOUR = {
     "noanswer": "sip_inbound_noanswer",
 }
 _CID = re.compile(r'^\s*(?:"?([^"<]*?)"?\s*)?(?:<([^>]*)>)?\s*$')
-
-
-@dataclass(frozen=True)
-class EndpointBehaviour:
-    """How a simulated SIP phone answers a call (see :meth:`Pbx.set_endpoint_behaviour`)."""
-
-    mode: str = "answer"
-    after: float | None = None  # answer_after: seconds of ringing before the phone answers
 
 
 @dataclass
@@ -216,8 +217,6 @@ class Pbx:
             name = _INBOUND_BY_BEHAVIOUR[behaviour.mode]
         elif name in ("sip_click_to_call", "sip_outbound_busy") and behaviour.mode == "busy":
             name = "sip_originate_agent_busy"
-        if behaviour.after is not None:
-            call.answer_after["PJSIP/101-"] = behaviour.after
         return name
 
     # ------------------------------------------------------------------ events
@@ -271,7 +270,11 @@ class Pbx:
 
     # ------------------------------------------------------------------ calls
     def new_call(self, params: dict[str, str], action_id: str | None = None) -> Call:
-        return Call(self.board, params=params, action_id=action_id)
+        call = Call(self.board, params=params, action_id=action_id, endpoints=self.endpoints)
+        for endpoint, behaviour in self.endpoints.items():
+            if behaviour.after is not None:
+                call.answer_after[f"PJSIP/{endpoint}-"] = behaviour.after
+        return call
 
     def spawn(self, flow: Flow, call: Call) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._run(flow, call))
@@ -282,10 +285,15 @@ class Pbx:
     async def _run(self, flow: Flow, call: Call) -> None:
         self.board.calls.add(call)
         try:
-            try:
-                await flow(call)
-            except HangupRequested:
-                pass
+            while True:
+                try:
+                    await flow(call)
+                except HangupRequested:
+                    pass
+                if call.next_flow is None:
+                    break
+                flow, call.next_flow = call.next_flow, None  # a transfer carries the call on
+                call.hangup_requested.clear()
             if call.hangup_requested.is_set() and call.live_channels():
                 call.teardown()
         finally:
@@ -645,31 +653,54 @@ class Pbx:
             return None
         return next((self.board.channels[n] for n in bridge.channels if n != channel.name), None)
 
-    def _action_blindtransfer(self, headers: Message, action_id: str | None) -> ActionReply:
-        matched = self._channels_matching(headers.get("Channel", ""))
+    def _transfer_parties(self, headers: Message) -> tuple[Channel, Channel, Call, str, str] | ActionReply:
+        """(transferer, transferee, call, context, exten) of a BlindTransfer/Atxfer, or the error reply.
+
+        The simulated dialplan runs transfers to the phones of ``agents`` (``_1XX``: Dial(PJSIP/1XX,20,t));
+        other destinations are refused with Asterisk's "Transfer failed"."""
+        spec, exten = headers.get("Channel", ""), headers.get("Exten", "")
+        if not spec:
+            return _error("No channel specified")
+        if not exten:
+            return _error("No extension specified")
+        matched = self._channels_matching(spec)
         if not matched:
-            return _error("No such channel")
-        channel, exten = matched[0], headers.get("Exten", "")
+            return _error("Channel specified does not exist")
+        channel = matched[0]
         context = headers.get("Context") or channel.context
         if not self.extension_exists(context, exten):
             return _error("Extension does not exist.")
         peer = self._peer(channel)
         call = channel.call
         if peer is None or not isinstance(call, Call):
-            return _error("Channel is not bridged")
-        bridge = self.board.bridges[channel.bridge]
-        given = {"Result": "Success", "IsExternal": "Yes", "Context": context, "Extension": exten}
-        call.event("BlindTransfer", (channel, peer), bridge, given)
-        call.request_hangup(channel, 16)
+            return _error("Transfer invalid")  # ast_bridge_transfer_*(): the channel is not bridged
+        if context != "agents" or exten not in ENDPOINTS or channel.name.startswith(f"PJSIP/{exten}-"):
+            return _error("Transfer failed")
+        return channel, peer, call, context, exten
+
+    def _action_blindtransfer(self, headers: Message, action_id: str | None) -> ActionReply:
+        """BlindTransfer: the transferer hangs up, its bridge peer runs ``Exten`` in ``Context``
+        (the transferer's context by default) and the call goes on with the dialled phone."""
+        found = self._transfer_parties(headers)
+        if isinstance(found, ActionReply):
+            return found
+        transferer, transferee, call, context, exten = found
+        bridge = self.board.bridges[transferer.bridge]
+        call.params.update(transfer_target_params(context, exten, self.board))
+        call.take_over(blind_transfer_flow(transferer, transferee, bridge))
         return _ok("Transfer succeeded")
 
     def _action_atxfer(self, headers: Message, action_id: str | None) -> ActionReply:
-        matched = self._channels_matching(headers.get("Channel", ""))
-        if not matched:
-            return _error("No such channel")
-        exten, context = headers.get("Exten", ""), headers.get("Context") or matched[0].context
-        if not self.extension_exists(context, exten):
-            return _error("Extension does not exist.")
+        """Atxfer: the transferer holds its peer, consults ``Exten`` on a second call and completes
+        the transfer once the target answers (AttendedTransfer, the bridges merge, the transferer's
+        channels hang up); a target that does not answer gives the held party back to the transferer."""
+        found = self._transfer_parties(headers)
+        if isinstance(found, ActionReply):
+            return found
+        transferer, transferee, call, context, exten = found
+        bridge = self.board.bridges[transferer.bridge]
+        call.params.update(transfer_target_params(context, exten, self.board), xfer_external="No")
+        call.take_over(attended_transfer_flow(transferer, transferee, bridge))
         return _ok("Atxfer successfully queued")
 
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import cache
 
-from ajam.sim import calls_local, calls_sip
-from ajam.sim.calls_dsl import Call, Line, parse_script
+from ajam.sim import calls_local, calls_sip, calls_transfer
+from ajam.sim.calls_dsl import Call, Line, Switchboard, parse_script
+from ajam.sim.channels import Bridge, Channel
 
 Flow = Callable[[Call], Awaitable[None]]
 
@@ -21,6 +22,7 @@ def fragments() -> dict[str, list[Line]]:
     found = parse_script(calls_local.SCRIPT)
     found.update(parse_script(calls_sip.SCRIPT))
     found.update(parse_script(AUTOANSWER_SINK))
+    found.update(parse_script(calls_transfer.SCRIPT))
     return found
 
 
@@ -92,6 +94,124 @@ async def _stay_up(call: Call) -> None:
     await call.wait(60.0)
 
 
+# ---------------------------------------------------------------- transfers
+PHONE_NAMES = {"101": "Иван Петров", "102": "Anna Smirnova", "103": "Олег Сидоров"}
+TARGET_TALK = 5.0  # seconds the held party talks again with the transferer after a failed consultation
+
+
+def transfer_target_params(context: str, exten: str, board: Switchboard) -> dict[str, str]:
+    """Script parameters naming a transfer target phone (``agents``, ``_1XX``)."""
+    queue = next((q.name for q in board.queues.values() if q.member(f"PJSIP/{exten}") is not None), "")
+    return {
+        "xfer_context": context,
+        "xfer_exten": exten,
+        "xfer_name": PHONE_NAMES.get(exten, exten),
+        "xfer_queue": queue,
+    }
+
+
+def _prepare_target(call: Call) -> str:
+    """The target phone's behaviour (``Pbx.set_endpoint_behaviour``), applied to this call."""
+    exten = call.params.get("xfer_exten", "")
+    behaviour = call.endpoints.get(exten)
+    if behaviour is not None and behaviour.after is not None:
+        call.answer_after[f"PJSIP/{exten}-"] = behaviour.after
+    did = call.params.get("did", "")
+    call.params.setdefault("userfield", f"did-{did}" if did else "")
+    call.forget("Y", "K", "%y", "%k")
+    return behaviour.mode if behaviour is not None else "answer"
+
+
+async def dial_transfer_target(call: Call) -> None:
+    """The transferee (``X``) runs Dial(PJSIP/<target>,20,t): rings, then answers, is busy or times out."""
+    mode = _prepare_target(call)
+    await call.play(fragments()["xfer_dial.ring"])
+    outcome = {"busy": "xfer_dial.busy", "noanswer": "xfer_dial.noanswer"}.get(mode, "xfer_dial.answer")
+    await call.play(fragments()[outcome])
+
+
+def blind_transfer_flow(transferer: Channel, transferee: Channel, bridge: Bridge) -> Flow:
+    """BlindTransfer action: the transferer leaves and hangs up, the transferee dials the target."""
+
+    async def flow(call: Call) -> None:
+        call.bind({"T": transferer, "X": transferee}, {"%t": bridge})
+        await call.play(fragments()["xfer_blind.action"])
+        await dial_transfer_target(call)
+
+    return flow
+
+
+def attended_transfer_flow(transferer: Channel, transferee: Channel, bridge: Bridge) -> Flow:
+    """Attended transfer of ``transferee`` (held) to the phone ``p.xfer_exten`` consulted by the
+    transferer; it completes once the consultation has lasted ``p.consult`` seconds. A target that is
+    busy or does not answer ends the consultation: the held party is back with the transferer."""
+
+    async def flow(call: Call) -> None:
+        call.bind({"T": transferer, "X": transferee}, {"%t": bridge})
+        call.params.setdefault("xfer_external", "Yes")
+        mode = _prepare_target(call)
+        await call.play(fragments()["atxfer.consult"])
+        if mode in ("answer", "answer_after"):
+            await call.play(fragments()["atxfer.answer"])
+            await call.advance(float(call.params.get("consult", "4")))
+            await call.play(fragments()["atxfer.complete"])
+            return
+        busy = mode == "busy"
+        call.params.update(
+            xfer_failure="BUSY" if busy else "NOANSWER",
+            xfer_cause="17" if busy else "0",
+            xfer_disposition="BUSY" if busy else "NO ANSWER",
+        )
+        await call.advance(0.5 if busy else 20.0)
+        await call.play(fragments()["atxfer.target_failed"])
+        await call.wait(TARGET_TALK)
+        call.hangup_target, call.hangup_cause = transferer.name, 16
+        call.teardown()
+
+    return flow
+
+
+async def _sip_blind_transfer(call: Call) -> None:
+    """sip_10 as captured; a target (102) set busy / not answering takes the generic dial outcomes."""
+    lines = fragments()["sip_blind_transfer"]
+    answered = next(i for i, line in enumerate(lines) if line.kind == "Newstate" and line.refs == ("B",)
+                    and any(a == "state" and v.text == "6" for _, a, v in line.updates)) + 1  # fmt: skip
+    transfer = next(i for i, line in enumerate(lines) if line.kind == "BlindTransfer") + 1
+    cut = next(
+        i for i, line in enumerate(lines) if any(a == "new" and "/102-" in v.text for _, a, v in line.updates)
+    )
+    base = await call.play(lines[:answered])
+    call.update("B", "media", "on")  # 101's RTP (its reports only show once its channel is gone)
+    base = await call.play(lines[answered:transfer], base=base)
+    # 101's SIP dialog, and its RTP, last until the REFER's final NOTIFY: the report due meanwhile is sent
+    call.update("B", "media", "linger")
+    behaviour = call.endpoints.get("102")
+    if behaviour is None or behaviour.mode in ("answer", "answer_after"):
+        notified = next(i for i, line in enumerate(lines) if line.kind == "CEL" and line.refs == ("C",)
+                        and ("EventName", "ANSWER") in [(k, v.text) for k, v in line.fields]) + 1  # fmt: skip
+        base = await call.play(lines[transfer:notified], base=base)  # answer_after moves the answer
+        call.update("B", "media", "off")
+        await call.play(lines[notified:], base=base)
+        return
+    await call.play(lines[transfer:cut], base=base)
+    call.params.update(transfer_target_params("agents", "102", call.board))
+    call.params["referred_by"] = "<sip:101@127.0.0.1:5071>"
+    call.bind({"X": call.refs["A"], "T": call.refs["B"]})
+    await dial_transfer_target(call)
+
+
+async def _attended_transfer(call: Call) -> None:
+    """An inbound call answered by 101 (sip_10 up to the REFER); after ``p.talk`` seconds 101 holds the
+    caller, consults 102 and completes the transfer (REFER with Replaces: IsExternal Yes)."""
+    lines = fragments()["sip_blind_transfer"]
+    answered = next(i for i, line in enumerate(lines) if line.kind == "Unhold")
+    await call.play(lines[:answered])
+    await call.advance(float(call.params.get("talk", "4")))
+    caller, agent = call.refs["A"], call.refs["B"]
+    call.params.update(transfer_target_params("agents", "102", call.board))
+    await attended_transfer_flow(agent, caller, call.board.bridges[agent.bridge])(call)
+
+
 FLOWS: dict[str, Flow] = {
     "originate_answered": play("originate_answered"),
     "originate_busy": play("originate_busy"),
@@ -119,9 +239,10 @@ FLOWS: dict[str, Flow] = {
     "sip_queue_abandoned": play("sip_queue_abandoned"),
     "sip_internal": play("sip_internal"),
     "sip_click_to_call": play("sip_click_to_call"),
-    "sip_blind_transfer": play("sip_blind_transfer"),
+    "sip_blind_transfer": _sip_blind_transfer,
     "sip_originate_agent_busy": play("sip_originate_agent_busy"),
     "sip_outbound_busy": play("sip_outbound_busy"),
+    "attended_transfer": _attended_transfer,
 }
 
 # live Originate flows that wait for the Originate Timeout / a Hangup action instead of a scripted one
@@ -142,7 +263,7 @@ _CLICK = {
     "number": "4951112233",
 }
 for _name in FLOWS:
-    if _name.startswith("sip_"):
+    if _name.startswith("sip_") or _name == "attended_transfer":
         params = dict(_INBOUND)
         if _name == "sip_ringgroup":
             params["did"] = "74951230002"

@@ -1,4 +1,5 @@
-"""Background call traffic: a seeded random mix of the SIP scenarios with distinct callers."""
+"""Background call traffic: a seeded random mix of the SIP scenarios (transfers included, at a small
+share) with distinct callers."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ MIX: dict[str, int] = {
     "sip_queue_abandoned": 2,
     "sip_internal": 2,
     "sip_blind_transfer": 1,
+    "attended_transfer": 1,
 }
 FIRST_NAMES = ("Мария", "Иван", "Ольга", "Пётр", "Анна", "Sergey", "Elena", "John", "Наталья", "Дмитрий")
 LAST_NAMES = ("Иванова", "Петров", "Смирнова", "Кузнецов", "Попова", "Volkov", "Orlova", "Smith", "Соколова")
