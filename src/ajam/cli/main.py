@@ -31,6 +31,9 @@ LAZY_COMMANDS = {
     "journal": "ajam.cli.journal:journal",
     "queues": "ajam.cli.queues:queues",
     "sms": "ajam.cli.sms:sms",
+    "serve": "ajam.cli.serve:serve",
+    "users": "ajam.cli.users:users",
+    "demo": "ajam.cli.demo:demo",
 }
 
 
