@@ -22,6 +22,9 @@ server_module = pytest.importorskip("ajam.sim.server", reason="the simulator is 
 
 SPEED = 20.0
 TOLERANCE = 1.05  # one-second CEL/Uniqueid resolution plus the captures' jitter
+# Live, stamps the PBX does not send come from received_at on the simulator's clock, which runs SPEED
+# times real time: 100 ms of scheduling delay on a loaded machine moves them by SPEED / 10 seconds.
+LIVE_TOLERANCE = TOLERANCE + SPEED * 0.1
 LIVE_ROWS = [row for row in EXPECTED if row.scenario is not None]
 _UNIQUEID = re.compile(r"\d{9,}\.\d+")
 
@@ -84,7 +87,7 @@ async def test_simulated_scenario_gives_the_call_of_its_capture(kind: str, row: 
     assert facts(call) == facts(expected)
     for measured, truth in ((call.wait_seconds, row.wait), (call.talk_seconds, row.talk)):
         assert measured is not None and truth is not None
-        assert abs(measured - truth) <= TOLERANCE, (measured, truth)
+        assert abs(measured - truth) <= LIVE_TOLERANCE, (measured, truth)
 
 
 async def core_show_channels(client: Any) -> list[Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from ajam.protocol.message import Message
 from ajam.sim.calls_dsl import Call, EndpointBehaviour, HangupRequested, Switchboard, default_queues
-from ajam.sim.channels import UNKNOWN, Channel, Clock, Headers
+from ajam.sim.channels import UNKNOWN, Channel, Clock, Headers, Queue, QueueMember
 from ajam.sim.scenarios import (
     FLOWS,
     LIVE_FLOWS,
@@ -25,7 +25,7 @@ from ajam.sim.scenarios import (
     blind_transfer_flow,
     transfer_target_params,
 )
-from ajam.sim.traffic import Traffic
+from ajam.sim.traffic import AgentPool, Traffic
 
 __all__ = ["ActionReply", "EndpointBehaviour", "Headers", "Pbx"]
 
@@ -139,6 +139,7 @@ class Pbx:
         speed: float = 1.0,
         version: str = "22.10.1",
         dialplan: str = "both",
+        agents: int | AgentPool = 0,
     ) -> None:
         if dialplan not in DIALPLANS:
             raise ValueError(f"dialplan must be one of {', '.join(DIALPLANS)}, not {dialplan!r}")
@@ -151,6 +152,9 @@ class Pbx:
         self.board.boot = self.clock.now()
         self.board.next_uid = 0
         self.endpoints: dict[str, EndpointBehaviour] = {}
+        pool = AgentPool.numbered(agents) if isinstance(agents, int) else agents
+        # ``agents``: a pool of extra SIP phones (1001...) that the background traffic spreads its calls over
+        self.agent_pool: AgentPool | None = pool if pool.agents and self.has_sip else None
         self._boot_state()
         self.last_reload_at = self.board.boot
         self.global_vars: dict[str, str] = {}
@@ -163,6 +167,14 @@ class Pbx:
         ``Queue:<q>_avail`` (INUSE while a member is available) and ``Queue:<q>_pause_<member>``."""
         queues = default_queues(self.board.boot)
         self.board.queues = {name: queues[name] for name in QUEUES[self.dialplan]}
+        login = int(self.board.boot)
+        for name, *members in self.agent_pool.queues if self.agent_pool is not None else ():
+            self.board.queues[name] = Queue(
+                name,
+                members=[
+                    QueueMember(member, f"PJSIP/{number}", login_time=login) for number, member in members
+                ],
+            )
         self.board.devices.clear()
         for queue in self.board.queues.values():
             available = any(m.status == 1 and not m.paused for m in queue.members)
@@ -177,7 +189,8 @@ class Pbx:
 
     def extension_exists(self, context: str, exten: str) -> bool:
         if self.has_sip and context == "agents":
-            return bool(re.fullmatch(r"1\d\d|8\d+", exten))
+            pool = self.agent_pool.names if self.agent_pool is not None else {}
+            return bool(re.fullmatch(r"1\d\d|8\d+", exten)) or exten in pool
         plans = [LOCAL_DIALPLAN] if self.dialplan == "local" else [SIP_DIALPLAN]
         if self.dialplan == "both":
             plans.append(LOCAL_DIALPLAN)
@@ -596,7 +609,8 @@ class Pbx:
 
     def _action_pjsipshowendpoints(self, headers: Message, action_id: str | None) -> ActionReply:
         items = []
-        for endpoint in ENDPOINTS if self.has_sip else ():
+        pool = self.agent_pool.names if self.agent_pool is not None else {}
+        for endpoint in [*ENDPOINTS, *pool] if self.has_sip else ():
             active = sum(1 for name in self.board.channels if name.startswith(f"PJSIP/{endpoint}-"))
             items.append(
                 [
