@@ -20,8 +20,6 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -36,11 +34,11 @@ from sqlalchemy import (
     delete,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from ajam.calls.journal import migrate
 from ajam.calls.journal.engine import WRITE, create_journal_engine, is_memory
 from ajam.calls.journal.location import resolve, safe_text, scrub
 from ajam.errors import JournalError
@@ -178,12 +176,7 @@ class UserStore:
     # -- schema -----------------------------------------------------------------------------------
     def upgrade(self) -> None:
         with self._write("migrating the gateway's tables") as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADVISORY_LOCK})
-            config = Config()
-            config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
-            config.attributes["connection"] = connection
-            command.upgrade(config, "head")
+            migrate.upgrade(connection, scripts=MIGRATIONS, lock_key=_ADVISORY_LOCK)
 
     def revision(self) -> str | None:
         with self._read("reading the gateway's schema revision") as connection:
