@@ -34,6 +34,9 @@ def events(
     url: str, as_json: bool, filters: tuple[str, ...], count: int | None, seconds: float | None
 ) -> None:
     """Print events as they arrive (client notices such as AjamReconnected included)."""
+    for pattern in filters:
+        if any(char in pattern for char in "\r\n\0"):
+            raise click.UsageError("--filter: an event name cannot hold CR, LF or NUL")
     run(_follow(url, as_json, filters, count, seconds))
 
 

@@ -26,6 +26,7 @@ from ajam.errors import (
     AuthenticationFailed,
     ConnectionFailed,
     ConnectionLost,
+    MessageTooLarge,
     NotPublished,
     RemoteProtocolError,
     TransportMismatch,
@@ -34,10 +35,13 @@ from ajam.protocol.auth import SessionCookie, login_headers
 from ajam.protocol.encode import redact
 from ajam.protocol.http import diagnose_status, parse_body
 from ajam.protocol.message import Event, Response
+from ajam.protocol.stream import DEFAULT_MAX_MESSAGE_SIZE
 
 log = logging.getLogger("ajam.client.http")
 
 WAITEVENT_COMPLETE = "waiteventcomplete"
+# A whole list (CoreShowChannels of a large PBX) arrives in one body: room for two maximal messages.
+DEFAULT_MAX_BODY_SIZE = 2 * DEFAULT_MAX_MESSAGE_SIZE
 
 
 class AjamClient(ManagerClient):
@@ -56,6 +60,7 @@ class AjamClient(ManagerClient):
         backoff_max: float = 30.0,
         eventmask: str | None = None,
         event_queue_size: int = 10_000,
+        max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     ) -> None:
         if url.endpoint is None:
             raise ValueError(f"{url.redacted()} is not an HTTP manager URL")
@@ -69,6 +74,7 @@ class AjamClient(ManagerClient):
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
         self._eventmask = eventmask
+        self.max_body_size = max_body_size
         self.cookie: SessionCookie | None = None
         self._login_session: str | None = None
         self._local_addresses: set[object] = set()
@@ -207,12 +213,19 @@ class AjamClient(ManagerClient):
             log.debug("%s %s %s", self.method, self.url.redacted(), redact(query))
         try:
             if self.method == "POST" or action.lower() == "login":
-                response = await http.post(
-                    self.endpoint.path, data=dict(_merge(query)), headers=headers, timeout=timeout
+                request = http.build_request(
+                    "POST", self.endpoint.path, data=dict(_merge(query)), headers=headers, timeout=timeout
                 )
             else:
                 params: list[tuple[str, str | int | float | bool | None]] = list(query)
-                response = await http.get(self.endpoint.path, params=params, headers=headers, timeout=timeout)
+                request = http.build_request(
+                    "GET", self.endpoint.path, params=params, headers=headers, timeout=timeout
+                )
+            response = await http.send(request, stream=True)
+            try:
+                body = await self._read_body(response, action)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as error:
             if isinstance(error, httpx.ConnectTimeout):
                 hint = (
@@ -232,7 +245,22 @@ class AjamClient(ManagerClient):
         if http is self._http:
             self._count_connection(response)
         self._take_cookie(response)
-        return self._reply_from(response, action)
+        return self._reply_from(response, body, action)
+
+    async def _read_body(self, response: httpx.Response, action: str) -> bytes:
+        """The body, refused as soon as it passes ``max_body_size`` (never buffered whole first)."""
+        limit = self.max_body_size
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise MessageTooLarge(
+                f"{action}: the server announced a body of {declared} bytes (limit {limit})"
+            )
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise MessageTooLarge(f"{action}: the response body exceeds the limit of {limit} bytes")
+        return bytes(body)
 
     def _count_connection(self, response: httpx.Response) -> None:
         stream = response.extensions.get("network_stream")
@@ -252,7 +280,7 @@ class AjamClient(ManagerClient):
             if cookie is not None:
                 self.cookie = cookie
 
-    def _reply_from(self, response: httpx.Response, action: str) -> Reply:
+    def _reply_from(self, response: httpx.Response, body: bytes, action: str) -> Reply:
         status = response.status_code
         problem = diagnose_status(status, self.endpoint.path)
         if problem is not None:
@@ -264,7 +292,7 @@ class AjamClient(ManagerClient):
                 raise TransportMismatch(f"{self.url.redacted()}: {problem}")
             raise ConnectionFailed(f"{self.url.redacted()}: {problem}")
         try:
-            messages = parse_body(self.endpoint.encoder, response.content)
+            messages = parse_body(self.endpoint.encoder, body)
         except RemoteProtocolError as error:
             raise RemoteProtocolError(
                 f"{action}: unreadable {self.endpoint.encoder.value} body: {error}"

@@ -42,6 +42,7 @@ class _Pending:
     future: asyncio.Future[Reply]
     response: Response | None = None
     events: list[Event] = field(default_factory=list)
+    skipped: MessageTooLarge | None = None  # an oversized message dropped while waiting: maybe the answer
 
 
 class AmiClient(ManagerClient):
@@ -227,7 +228,8 @@ class AmiClient(ManagerClient):
             raise ConnectionLost(f"not connected to {self.url.redacted()}")
         action_id = next(value for key, value in pairs if key.lower() == "actionid")
         future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
-        self._pending[action_id] = _Pending(action, future)
+        pending = _Pending(action, future)
+        self._pending[action_id] = pending
         if log.isEnabledFor(logging.DEBUG):
             log.debug("send %s", redact(pairs))
         try:
@@ -235,6 +237,11 @@ class AmiClient(ManagerClient):
             self.stats.actions_sent += 1
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
+            if pending.skipped is not None:
+                raise RemoteProtocolError(
+                    f"{action}: no response from {self.url.redacted()} within {timeout:g} s, and meanwhile "
+                    f"the PBX sent a message that was dropped ({pending.skipped}): probably this response"
+                ) from None
             raise ActionTimeout(
                 f"{action}: no response from {self.url.redacted()} within {timeout:g} s"
             ) from None
@@ -267,6 +274,8 @@ class AmiClient(ManagerClient):
                 item = self._parser.next_message()
             except MessageTooLarge as error:
                 log.warning("%s: %s", self.url.redacted(), error)
+                for pending in self._pending.values():
+                    pending.skipped = error
                 continue
             if item is None:
                 return

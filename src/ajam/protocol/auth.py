@@ -14,6 +14,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from ajam.protocol.encode import check_header
+
 COOKIE_NAME = "mansession_id"
 _COOKIE = re.compile(r'(?:^|[;,]\s*)mansession_id="?([^";,\s]*)"?(?P<attrs>[^,]*)', re.IGNORECASE)
 _MAX_AGE = re.compile(r";\s*Max-Age=(\d+)", re.IGNORECASE)
@@ -25,10 +27,11 @@ def challenge_key(challenge: str, secret: str) -> str:
 
 
 def login_headers(username: str, secret: str, *, events: str | None = None) -> list[tuple[str, str]]:
+    """Checked like any action's headers: credentials come from URLs, files and the environment."""
     headers = [("Username", username), ("Secret", secret)]
     if events is not None:
         headers.append(("Events", events))
-    return headers
+    return _checked(headers)
 
 
 def challenge_login_headers(
@@ -37,6 +40,12 @@ def challenge_login_headers(
     headers = [("AuthType", "MD5"), ("Username", username), ("Key", challenge_key(challenge, secret))]
     if events is not None:
         headers.append(("Events", events))
+    return _checked(headers)
+
+
+def _checked(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    for key, value in headers:
+        check_header(key, value)
     return headers
 
 
