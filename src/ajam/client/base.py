@@ -47,6 +47,9 @@ NOTICE_GAP = "AjamGap"
 NOTICES = frozenset({NOTICE_DISCONNECTED, NOTICE_RECONNECTED, NOTICE_GAP})
 
 EventHandler = Callable[[Event], "Awaitable[None] | None"]
+# Reconnect attempts back off to at most this many seconds: a PBX that comes back is found again within
+# about that long (one refused TCP connect per attempt costs next to nothing).
+RECONNECT_BACKOFF_MAX = 1.5
 _action_ids = itertools.count(1)
 _ACTION_ID_PREFIX = f"ajam-{os.getpid():x}"
 
@@ -118,8 +121,8 @@ class ClientStats:
 class EventStream:
     """One consumer of :meth:`ManagerClient.events`: a bounded queue; overflow is counted and announced.
 
-    When the queue is full the newest events are dropped and counted; as soon as there is room again the
-    consumer first receives an ``AjamGap`` notice with ``Dropped: N`` (it takes the place of an event).
+    When the queue is full the newest events are dropped and counted; right after the events queued
+    before them, the consumer receives an ``AjamGap`` notice with ``Dropped: N``.
     """
 
     def __init__(self, owner: ManagerClient, maxsize: int) -> None:
@@ -143,6 +146,10 @@ class EventStream:
         return self
 
     async def __anext__(self) -> Event:
+        if self._pending_drops and self._queue.empty():
+            # the consumer caught up: tell it about the drops now, not when the PBX next sends something
+            dropped, self._pending_drops = self._pending_drops, 0
+            return notice(NOTICE_GAP, Reason="queue overflow", Dropped=dropped)
         if self.closed and self._queue.empty():
             raise StopAsyncIteration
         item = await self._queue.get()

@@ -19,7 +19,14 @@ import ssl
 
 import httpx
 
-from ajam.client.base import NOTICE_DISCONNECTED, NOTICE_GAP, NOTICE_RECONNECTED, ManagerClient, Reply
+from ajam.client.base import (
+    NOTICE_DISCONNECTED,
+    NOTICE_GAP,
+    NOTICE_RECONNECTED,
+    RECONNECT_BACKOFF_MAX,
+    ManagerClient,
+    Reply,
+)
 from ajam.client.url import ManagerUrl
 from ajam.errors import (
     ActionTimeout,
@@ -57,7 +64,7 @@ class AjamClient(ManagerClient):
         connect_timeout: float = 5.0,
         wait_timeout: int = 20,
         backoff_initial: float = 0.2,
-        backoff_max: float = 30.0,
+        backoff_max: float = RECONNECT_BACKOFF_MAX,
         eventmask: str | None = None,
         event_queue_size: int = 10_000,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,

@@ -16,7 +16,14 @@ import logging
 import ssl
 from dataclasses import dataclass, field
 
-from ajam.client.base import NOTICE_DISCONNECTED, NOTICE_RECONNECTED, ManagerClient, Reply, check_reply
+from ajam.client.base import (
+    NOTICE_DISCONNECTED,
+    NOTICE_RECONNECTED,
+    RECONNECT_BACKOFF_MAX,
+    ManagerClient,
+    Reply,
+    check_reply,
+)
 from ajam.client.url import ManagerUrl
 from ajam.errors import (
     ActionTimeout,
@@ -60,7 +67,7 @@ class AmiClient(ManagerClient):
         keepalive_timeout: float = 5.0,
         reconnect: bool = True,
         backoff_initial: float = 0.1,
-        backoff_max: float = 30.0,
+        backoff_max: float = RECONNECT_BACKOFF_MAX,
         eventmask: str | None = None,
         event_queue_size: int = 10_000,
     ) -> None:
