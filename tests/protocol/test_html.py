@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 from ajam.errors import MessageTooLarge, ProtocolError
 from ajam.protocol.headers import KNOWN_HEADERS
 from ajam.protocol.html import encode_manager_html, parse_manager_html
-from ajam.protocol.message import Event, Message, Response
-from ajam.protocol.stream import StreamParser, parse_messages
+from ajam.protocol.message import Event, Response
+from ajam.protocol.stream import parse_messages
 from ajam.protocol.translate import HTML_DOCUMENT_END, HTML_DOCUMENT_START, translate
+from tests.protocol.captured import rawman_messages
 from tests.protocol.reference import Headers, http_bodies, read_manager_html
 from tests.support.transcripts import SHARED, load, require_shared, transcript_params
 
@@ -106,13 +107,7 @@ def _asterisk_view(headers: Headers) -> Headers:
 
 @pytest.mark.parametrize("path", transcript_params())
 def test_every_captured_message_round_trips_through_html(path: Path) -> None:
-    transcript = load(path)
-    if transcript.is_http:
-        messages = [m for body in http_bodies(transcript, "text/plain") for m in parse_messages(body)]
-    else:
-        parser = StreamParser()
-        parser.receive_data(transcript.server_bytes())
-        messages = [m for m in parser if isinstance(m, Message)]
+    messages = rawman_messages(load(path))
     if not messages:
         pytest.skip("no rawman messages in this capture")
     decoded = parse_manager_html(encode_manager_html(messages))

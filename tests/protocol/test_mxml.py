@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from ajam.errors import MessageTooLarge, ProtocolError, RemoteProtocolError
 from ajam.protocol.headers import KNOWN_HEADERS
-from ajam.protocol.message import Event, Message, Response
+from ajam.protocol.message import Event, Response
 from ajam.protocol.mxml import encode_mxml, parse_mxml
-from ajam.protocol.stream import StreamParser, parse_messages
+from ajam.protocol.stream import parse_messages
 from ajam.protocol.translate import translate
+from tests.protocol.captured import rawman_messages
 from tests.protocol.reference import Headers, http_bodies, lower_keys, read_mxml
 from tests.support.transcripts import SHARED, load, require_shared, transcript_params
 
@@ -119,13 +120,7 @@ def _asterisk_view(headers: Headers) -> Headers:
 
 @pytest.mark.parametrize("path", transcript_params())
 def test_every_captured_message_round_trips_through_mxml(path: Path) -> None:
-    transcript = load(path)
-    if transcript.is_http:
-        messages = [m for body in http_bodies(transcript, "text/plain") for m in parse_messages(body)]
-    else:
-        parser = StreamParser()
-        parser.receive_data(transcript.server_bytes())
-        messages = [m for m in parser if isinstance(m, Message)]
+    messages = rawman_messages(load(path))
     if not messages:
         pytest.skip("no rawman messages in this capture")
     decoded = parse_mxml(encode_mxml(messages))
