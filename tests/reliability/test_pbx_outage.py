@@ -135,9 +135,9 @@ async def live_channels(client: ManagerClient) -> list[str]:
 
 
 def call_speed(downtime: float) -> float:
-    """Simulator speed at which the ``autoanswer_sink`` calls (up for 60 simulated seconds) outlive the
-    outage and the reconnect that follows it. (When that flow's 60 s run out, the simulator leaves its
-    channels up for good instead of hanging them up, so the calls must be ended by a Hangup action.)"""
+    """Simulator speed at which the ``autoanswer_sink`` calls (up for 60 simulated seconds, then hung up
+    by the dialplan) outlive the outage and the reconnect that follows it; the test then ends them with
+    a Hangup action so their outcome is known."""
     return 1.0 if downtime < 30 else 0.4
 
 

@@ -229,6 +229,22 @@ async def test_dialplan_switch_limits_extensions_and_endpoints() -> None:
     assert Pbx(dialplan="sip").extension_exists("agents", "84951112233")
 
 
+async def test_autoanswer_sink_hangs_up_when_its_wait_runs_out() -> None:
+    pbx = Pbx(speed=10_000)
+    events: list[Headers] = []
+    pbx.subscribe(events.append)
+    await pbx.handle(
+        "originate",
+        action(Channel="Local/autoanswer@test", Context="test", Exten="sink", Priority="1", Async="true"),
+        "o1",
+    )
+    await until(lambda: "Newchannel" in names(events))
+    await until(lambda: not pbx.board.channels)  # Wait(60) of virtual time, then the dialplan ends
+    hangups = [dict(h) for h in events if h[0][1] == "Hangup"]
+    assert len(hangups) == 2 and {h["Cause"] for h in hangups} == {"16"}
+    await pbx.aclose()
+
+
 async def test_endpoint_behaviour_busy_makes_originate_fail_like_sip_11() -> None:
     pbx = Pbx(speed=10_000)
     pbx.set_endpoint_behaviour("101", "busy")

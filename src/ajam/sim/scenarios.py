@@ -89,9 +89,14 @@ def ring_then(first: str, timeout_tail: str | None, hangup_tail: str, scripted_h
 
 
 async def _stay_up(call: Call) -> None:
-    """Play a fragment that ends with a channel in Wait(60), then wait until hangup (or 60 s)."""
+    """Play a fragment that ends with a channel in Wait(60), then wait until hangup (or 60 s).
+
+    A Hangup action cuts the wait short (the Pbx tears the call down); otherwise Wait(60) ends, the
+    dialplan runs out and Asterisk hangs the channels up with Normal Clearing."""
     await call.play(fragments()["autoanswer_sink"])
-    await call.wait(60.0)
+    if not await call.wait(60.0):
+        call.hangup_cause = 16
+        call.teardown()
 
 
 # ---------------------------------------------------------------- transfers
