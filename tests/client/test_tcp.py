@@ -265,6 +265,27 @@ async def test_slow_consumer_overflow_is_counted_and_announced() -> None:
             assert client.stats.events_dropped == 2
 
 
+async def test_stalled_async_handlers_are_bounded_and_counted() -> None:
+    async with ReplayServer("ami_02_login_success") as server:
+        client = client_for(server)
+        client.event_queue_size = 3
+        release = asyncio.Event()
+        finished: list[str] = []
+
+        async def stalled(event: Event) -> None:
+            await release.wait()
+            finished.append(event["Uniqueid"])
+
+        client.on("Newchannel", stalled)
+        async with client:
+            for number in range(5):
+                client._deliver(Event([("Event", "Newchannel"), ("Uniqueid", str(number))]))
+            assert client.stats.handler_calls_dropped == 2
+            release.set()
+            await asyncio.sleep(0.05)
+        assert finished == ["0", "1", "2"]
+
+
 async def test_handlers_by_glob_sync_and_async_and_client_filter() -> None:
     async with ReplayServer("ami_02_login_success") as server:
         client = client_for(server)

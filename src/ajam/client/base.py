@@ -110,6 +110,7 @@ class ClientStats:
     events_filtered: int = 0
     events_dropped: int = 0
     handler_errors: int = 0
+    handler_calls_dropped: int = 0  # async handler calls refused while event_queue_size were still running
     connects: int = 0
     reconnects: int = 0
     disconnects: int = 0
@@ -331,6 +332,16 @@ class ManagerClient(ABC):
             log.exception("event handler %r failed on %s", handler, event.name)
             return
         if inspect.isawaitable(result):
+            if len(self._handler_tasks) >= self.event_queue_size:
+                # stalled async handlers: bound their backlog like an event queue, count and say so
+                if inspect.iscoroutine(result):
+                    result.close()
+                if not self.stats.handler_calls_dropped:
+                    log.warning(
+                        "%s: async event handlers are not keeping up; dropping calls", self.url.redacted()
+                    )
+                self.stats.handler_calls_dropped += 1
+                return
             task = asyncio.ensure_future(self._await_handler(result, event))
             self._handler_tasks.add(task)
             task.add_done_callback(self._handler_tasks.discard)
