@@ -67,9 +67,10 @@ BENCHMARKS = (
     Benchmark(
         "Gateway WebSocket push",
         "bench_gateway.py",
-        ("--quick", "--json"),
-        ("--json",),
-        about="WebSocket clients on the gateway while the simulator generates calls",
+        ("--quick", "--json", "--gc-freeze"),
+        ("--json", "--gc-freeze"),
+        about="WebSocket clients on the gateway while the simulator generates calls (heap frozen after"
+        " startup, as `ajam serve` does)",
     ),
 )
 

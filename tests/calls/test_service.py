@@ -222,8 +222,9 @@ async def test_a_slow_subscriber_loses_its_own_notifications_only() -> None:
             async def stuck(notification: CallNotification) -> None:
                 await release.wait()
 
+            overflows: list[int] = []
             fast = Recorder()
-            unsubscribe = service.subscribe(stuck, maxsize=1)
+            unsubscribe = service.subscribe(stuck, maxsize=1, on_overflow=lambda: overflows.append(1))
             service.subscribe(fast)
             await scenario_then_idle(sim, ["sip_ringgroup", "sip_inbound_busy"])
             await fast.until("ended", 2)
@@ -231,6 +232,14 @@ async def test_a_slow_subscriber_loses_its_own_notifications_only() -> None:
             # ring group: ringing 101 and 102, answered by 102, ended; busy: ringing 101, ended
             assert fast.kinds().count("ringing") == 3 and len(fast.got) == 6
             assert slow.dropped == 6 - 2  # one in its callback, one queued
+            assert overflows == [1]  # told once, when the dropping started
+            release.set()
+            while slow.pending:
+                await asyncio.sleep(0.01)
+            release.clear()  # caught up, then stuck again: a new episode is told again
+            await scenario_then_idle(sim, ["sip_ringgroup"])
+            await fast.until("ended", 3)
+            assert overflows == [1, 1] and slow.dropped == 4 + 4 - 2
             release.set()
             unsubscribe()
             assert service.subscriptions and all(s.callback is not stuck for s in service.subscriptions)

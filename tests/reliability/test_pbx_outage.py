@@ -41,6 +41,7 @@ ACTION_TIMEOUT = 3.0
 SECRET = "s3cret"
 LIVE_CALLS = 2
 
+
 @asynccontextmanager
 async def journal_at(path: Path) -> AsyncIterator[AsyncJournal]:
     journal = AsyncJournal(open_journal(str(path)))
@@ -238,7 +239,7 @@ class ReconnectBoundMissed(AssertionError):
 
 
 def assert_reconnect_bounds(figures: Figures) -> None:
-    for figure in (figures.notice_after, figures.first_action_after):
+    for figure in (figures.notice_after, figures.reconnected_notice_after, figures.first_action_after):
         if figure is None or figure > RECONNECT_BOUND:
             raise ReconnectBoundMissed(f"not back within {RECONNECT_BOUND:g} s: {figures.line()}")
 

@@ -25,6 +25,7 @@ from ajam.client.tcp import AmiClient
 from ajam.client.url import parse_url
 from ajam.errors import AjamError, MessageTooLarge, RemoteProtocolError
 from ajam.protocol.stream import DEFAULT_MAX_MESSAGE_SIZE, StreamParser
+from tests.protocol.test_mxml import EXTERNAL_DTD, EXTERNAL_ENTITY
 
 MIB = 1024 * 1024
 HUGE = 100 * MIB
@@ -202,19 +203,19 @@ async def test_non_ami_peer_sending_an_endless_banner_line() -> None:
 
 
 # ------------------------------------------------------------------------------------------ HTTP body
+async def read_request(reader: asyncio.StreamReader) -> None:
+    """Read one HTTP request (head and Content-Length body) and ignore it."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lengths = [
+        line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+    ]
+    if lengths and int(lengths[0]):
+        await reader.readexactly(int(lengths[0]))
+
+
 def http_handler(body_size: int) -> Handler:
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = next(
-            (
-                int(line.split(b":")[1])
-                for line in head.split(b"\r\n")
-                if line.lower().startswith(b"content-length")
-            ),
-            0,
-        )
-        if length:
-            await reader.readexactly(length)
+        await read_request(reader)
         prefix = b"Response: Success\r\nMessage: "
         chunks = body_size // len(CHUNK)
         length = len(prefix) + chunks * len(CHUNK) + 4
@@ -238,3 +239,53 @@ async def test_ajam_client_bounds_an_enormous_rawman_body() -> None:
         finally:
             await client.close()
     assert traced.peak < MEMORY_BOUND, f"peak {traced.peak / MIB:.1f} MiB"
+
+
+# ------------------------------------------------------------------------------------------ mxml entity bombs
+def billion_laughs(levels: int = 10) -> bytes:
+    """The classic bomb: 10 ** (levels - 1) copies of "lol" (3 GB at 10 levels) from a 1 KB document."""
+    entities = ['<!ENTITY lol0 "lol">'] + [
+        f'<!ENTITY lol{level} "{f"&lol{level - 1};" * 10}">' for level in range(1, levels)
+    ]
+    return (
+        b'<?xml version="1.0"?>\n<!DOCTYPE lolz [' + "".join(entities).encode() + b"]>\n"
+        b"<ajax-response><response type='object' id='x'><generic response='&lol"
+        + str(levels - 1).encode()
+        + b";' /></response></ajax-response>"
+    )
+
+
+def xml_handler(body: bytes) -> Handler:
+    """An HTTP server that answers every request (the mxml Login first) with ``body`` as text/xml."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nServer: Asterisk/22.0.0\r\nContent-Type: text/xml\r\n"
+            b'Set-Cookie: mansession_id="0badc0de"; Version=1; Max-Age=60\r\n'
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        await writer.drain()
+        await asyncio.sleep(30)
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    "body", [billion_laughs(), EXTERNAL_ENTITY, EXTERNAL_DTD], ids=["laughs", "xxe", "dtd"]
+)
+async def test_ajam_mxml_client_refuses_entity_bombs(body: bytes) -> None:
+    """A peer on the mxml encoder answers the Login with an entity bomb, an external entity or an
+    external DTD: the client refuses it at once with a protocol error, expands nothing, fetches nothing."""
+    async with hostile_server(xml_handler(body)) as port:
+        client = AjamClient(parse_url(f"http://admin:s3cret@127.0.0.1:{port}/asterisk/mxml"))
+        try:
+            with Traced() as traced:
+                with pytest.raises(RemoteProtocolError) as refused:
+                    await asyncio.wait_for(client.connect(), TIME_BOUND)
+        finally:
+            await client.close()
+    assert traced.elapsed < 2.0, f"{traced.elapsed:.2f} s"
+    assert traced.peak < 4 * MIB, f"peak {traced.peak / MIB:.2f} MiB"  # expanded, the bomb is 3 GB
+    message = str(refused.value)
+    assert "s3cret" not in message and "passwd" not in message and "lol" not in message, message

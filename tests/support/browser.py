@@ -9,11 +9,16 @@
   users created in the gateway's user store. ``sim_events`` records every event the simulated PBX
   emits, so a test can see an Originate reach it.
 * :func:`artifacts_dir` — where screenshots go: ``$AJAM_ARTIFACTS`` or ``tests/artifacts/`` (git-ignored).
+* :data:`PAGE_PROBES` — an init script that logs, with wall-clock times, what the panel shows while the
+  PBX comes and goes (the banner, the live call rows, the live snapshots it fetched), so a test can
+  measure against the moments :meth:`LiveGateway.restart_pbx` reports;
+  :meth:`LiveGateway.drop_push_connections` cuts the pages' WebSockets on the gateway's side.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import os
 import secrets
@@ -129,6 +134,7 @@ class LiveGateway:
     sim_events: SimEvents
     app: Any
     database: str  # the gateway's SQLite file (journal and users)
+    web: WebServer
 
     def run_scenario(self, name: str, **params: str) -> Any:
         """Start a scenario on the simulator's loop; returns a ``concurrent.futures.Future``."""
@@ -136,6 +142,89 @@ class LiveGateway:
 
     def on_sim(self, function: Callable[..., Any], *args: Any, timeout: float = 30.0) -> Any:
         return self.sim.call_soon(function, *args).result(timeout=timeout)
+
+    def restart_pbx(
+        self, *, downtime: float, keep_calls: bool
+    ) -> concurrent.futures.Future[tuple[float, float]]:
+        """Restart the simulated PBX (``sim.faults.restart``); the future gives the wall-clock times
+        (``time.time()``, the clock of the page's ``Date.now()``) it began stopping and listened again."""
+
+        async def restart() -> tuple[float, float]:
+            stopping = time.time()
+            await self.sim.faults.restart(downtime=downtime, keep_calls=keep_calls)
+            return stopping, time.time()
+
+        started: concurrent.futures.Future[tuple[float, float]] = self.sim.call_soon(restart)
+        return started
+
+    def drop_push_connections(self) -> int:
+        """Abort the gateway's WebSocket connections (the socket closed at once, no close frame: as a
+        proxy or a flaky network dropping them); returns how many. HTTP requests are left alone."""
+        return self.web.abort_websockets()
+
+
+class WebServer:
+    """The gateway's uvicorn server, run in its own thread with its own event loop."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def abort_websockets(self, timeout: float = 10.0) -> int:
+        async def abort() -> int:
+            # uvicorn registers an upgraded connection's WebSocket protocol in server_state.connections
+            connections = list(self.server.server_state.connections)
+            found = [c for c in connections if "websockets" in type(c).__module__]
+            for connection in found:
+                connection.transport.abort()
+            return len(found)
+
+        if self.loop is None:
+            raise RuntimeError("the gateway is not running")
+        return asyncio.run_coroutine_threadsafe(abort(), self.loop).result(timeout=timeout)
+
+
+# Installed with ``context.add_init_script``: ``window.__probes`` gets
+#   banner:    {at, pbx, push, hidden, text} each time #pbx-banner (or its data-push) changes;
+#   pushLost:  how many times the push connection was lost (data-push became "lost");
+#   rows:      {at, ids} the call ids of #live-body's rows each time they are rendered;
+#   snapshots: {at, ids} each GET /api/calls/live answer the page received.
+# ``at`` is Date.now() (ms). Observing only: fetch is passed through, the page's own code is untouched.
+PAGE_PROBES = """
+(() => {
+  const probes = (window.__probes = { banner: [], rows: [], snapshots: [], pushLost: 0 });
+  const nativeFetch = window.fetch.bind(window);
+  window.fetch = async (...args) => {
+    const response = await nativeFetch(...args);
+    const url = String(args[0] instanceof Request ? args[0].url : args[0]);
+    if (url.includes("/api/calls/live") && response.ok) {
+      response.clone().json().then(
+        (body) => probes.snapshots.push({ at: Date.now(), ids: (body.items || []).map((call) => call.id) }),
+        () => {},
+      );
+    }
+    return response;
+  };
+  document.addEventListener("DOMContentLoaded", () => {
+    const banner = document.getElementById("pbx-banner");
+    const body = document.getElementById("live-body");
+    let last = "";
+    new MutationObserver(() => {
+      const push = banner.dataset.push || "";
+      const entry = { pbx: banner.dataset.pbx || "", push, hidden: banner.hidden, text: banner.textContent };
+      const key = JSON.stringify(entry);
+      if (key === last) return;
+      if (push === "lost" && !last.includes('"push":"lost"')) probes.pushLost += 1;
+      last = key;
+      probes.banner.push({ at: Date.now(), ...entry });
+    }).observe(banner, { attributes: true, childList: true, characterData: true, subtree: true });
+    new MutationObserver(() => {
+      const ids = [...body.querySelectorAll("tr")].map((row) => row.dataset.callId);
+      probes.rows.push({ at: Date.now(), ids });
+    }).observe(body, { childList: true });
+  });
+})();
+"""
 
 
 def _free_socket() -> socket.socket:
@@ -147,14 +236,19 @@ def _free_socket() -> socket.socket:
 
 
 @contextmanager
-def _uvicorn(app: Any, sock: socket.socket) -> Iterator[None]:
+def _uvicorn(app: Any, sock: socket.socket) -> Iterator[WebServer]:
     import uvicorn
 
     config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="auto", timeout_graceful_shutdown=2)
     server = uvicorn.Server(config)
+    web = WebServer(server)
+
+    async def serve() -> None:
+        web.loop = asyncio.get_running_loop()
+        await server.serve(sockets=[sock])
 
     def run() -> None:  # a failure ends the thread (and threading's excepthook prints it)
-        asyncio.run(server.serve(sockets=[sock]))
+        asyncio.run(serve())
 
     thread = threading.Thread(target=run, name="ajam-gateway-uvicorn", daemon=True)
     thread.start()
@@ -166,7 +260,7 @@ def _uvicorn(app: Any, sock: socket.socket) -> Iterator[None]:
             raise TimeoutError("the gateway did not start within 30 s")
         time.sleep(0.02)
     try:
-        yield
+        yield web
     finally:
         server.should_exit = True
         thread.join(timeout=15)
@@ -197,7 +291,7 @@ def live_gateway(
         app = create_app(settings, clock=sim.pbx.clock.now)
         sock = _free_socket()
         port = sock.getsockname()[1]
-        with _uvicorn(app, sock):
+        with _uvicorn(app, sock) as web:
             passwords = {name: secrets.token_urlsafe(12) for name in USERS}
             store = open_store(database)
             try:
@@ -206,7 +300,7 @@ def live_gateway(
             finally:
                 store.close()
             gateway = LiveGateway(
-                sim, f"http://127.0.0.1:{port}", passwords, recordings, events, app, database
+                sim, f"http://127.0.0.1:{port}", passwords, recordings, events, app, database, web
             )
             _wait_pbx_connected(gateway.base_url)
             yield gateway

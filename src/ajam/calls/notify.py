@@ -90,7 +90,10 @@ class Subscription:
         kinds: Collection[str],
         maxsize: int,
         lookup_timeout: float,
+        on_overflow: Callable[[], None] | None = None,
     ) -> None:
+        """``on_overflow`` is called (synchronously) when notifications start being dropped, once per
+        episode: a subscriber that keeps its own copy (a web hub) must tell its readers to re-read."""
         unknown = set(kinds) - KINDS
         if unknown:
             raise ValueError(f"unknown notification kinds {sorted(unknown)}; use {sorted(KINDS)}")
@@ -104,6 +107,8 @@ class Subscription:
         self._queue: asyncio.Queue[CallNotification | None] = asyncio.Queue(maxsize)
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self._on_overflow = on_overflow
+        self._overflowing = False
 
     def wants(self, notification: CallNotification) -> bool:
         if notification.kind not in self.kinds:
@@ -124,9 +129,18 @@ class Subscription:
                     "slow subscriber %r: notifications dropped (%d so far)", self.callback, self.dropped + 1
                 )
             self.dropped += 1
+            if not self._overflowing:
+                self._overflowing = True
+                if self._on_overflow is not None:
+                    try:
+                        self._on_overflow()
+                    except Exception:
+                        log.exception("overflow hook of subscriber %r failed", self.callback)
 
     async def _deliver_all(self) -> None:
         while True:
+            if self._queue.empty():
+                self._overflowing = False  # caught up: a new drop is a new episode
             notification = await self._queue.get()
             if notification is None:
                 return

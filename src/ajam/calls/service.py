@@ -168,17 +168,20 @@ class CallService:
         extensions: set[str] | Collection[str] | None = None,
         kinds: Collection[str] = KINDS,
         maxsize: int | None = None,
+        on_overflow: Callable[[], None] | None = None,
     ) -> Callable[[], None]:
         """Call ``callback(notification)`` for ringing / answered / ended (``kinds``) of every call, or only
         those of ``extensions``. Returns the function that unsubscribes. The callback runs in its own
         task, in order; when it falls ``maxsize`` notifications behind, newer ones are dropped and counted
-        (see :attr:`subscriptions`)."""
+        (see :attr:`subscriptions`) and ``on_overflow()`` is called when the dropping starts (ended calls
+        are in the journal before they are announced: re-reading it recovers them)."""
         subscription = Subscription(
             callback,
             extensions=extensions,
             kinds=kinds,
             maxsize=maxsize or self.subscriber_queue,
             lookup_timeout=self.lookup_timeout,
+            on_overflow=on_overflow,
         )
         self._subscriptions.append(subscription)
 

@@ -48,7 +48,9 @@ def send(url: str, action: str, headers: tuple[str, ...], as_json: bool, timeout
     reply = run(_send(url, action, pairs, timeout))
     if as_json:
         # surrogateescape keeps undecodable PBX bytes as escapes in the JSON text instead of crashing
-        click.echo(json.dumps(reply.to_dict(), ensure_ascii=False).encode("utf-8", "backslashreplace").decode())
+        click.echo(
+            json.dumps(reply.to_dict(), ensure_ascii=False).encode("utf-8", "backslashreplace").decode()
+        )
     else:
         click.echo("\n".join(format_message(m) for m in [reply.response, *reply.events]))
     if not reply.ok:

@@ -49,7 +49,7 @@ NOTICES = frozenset({NOTICE_DISCONNECTED, NOTICE_RECONNECTED, NOTICE_GAP})
 EventHandler = Callable[[Event], "Awaitable[None] | None"]
 # Reconnect attempts back off to at most this many seconds: a PBX that comes back is found again within
 # about that long (one refused TCP connect per attempt costs next to nothing).
-RECONNECT_BACKOFF_MAX = 1.5
+RECONNECT_BACKOFF_MAX = 1.0
 _action_ids = itertools.count(1)
 _ACTION_ID_PREFIX = f"ajam-{os.getpid():x}"
 

@@ -353,12 +353,20 @@ class AjamClient(ManagerClient):
         broken = False
         while not self._closing:
             sent_session = self.cookie.session_id if self.cookie else None
-            query = [("action", "WaitEvent"), ("Timeout", str(self.wait_timeout))]
+            # after a failure a Ping tells at once when the PBX is back; a WaitEvent would hang until
+            # the next event or its timeout before the reconnection could be announced
+            probing = broken
+            if probing:
+                query, timeout = [("action", "Ping")], self.connect_timeout + 5.0
+            else:
+                query = [("action", "WaitEvent"), ("Timeout", str(self.wait_timeout))]
+                timeout = self.wait_timeout + 15.0
             try:
-                reply = await self._request(self._wait_http, query, self.wait_timeout + 15.0, "WaitEvent")
+                reply = await self._request(self._wait_http, query, timeout, query[0][1])
                 if self._session_was_lost(reply, sent_session):
                     await self._renew_session(sent_session)
-                    continue
+                    if not probing:
+                        continue
             except AuthenticationFailed as error:
                 self._notify(NOTICE_DISCONNECTED, Reason=f"re-login refused: {error}")
                 return
@@ -375,6 +383,8 @@ class AjamClient(ManagerClient):
                 delay = self.backoff_initial
                 self.stats.reconnects += 1
                 self._notify(NOTICE_RECONNECTED, Attempts=1)
+            if probing:
+                continue
             for event in reply.events:
                 if event.name.lower() != WAITEVENT_COMPLETE:
                     self._deliver(event)

@@ -41,6 +41,13 @@ CONNECTING = "connecting"
 CONNECTED = "connected"
 DISCONNECTED = "disconnected"
 _QUEUE_EVENTS = ("Queue", "Agent")
+# The link's notification queue. Its callback only publishes into the hub (it never waits), so the queue
+# only has to absorb one synchronous burst: the resync after a PBX outage ends every call that vanished
+# meanwhile, and the call service stores and announces them as one batch (1,400 calls after a 10 s
+# outage at 200 calls/s). With the service's default of 1,000 the rest were dropped before the hub: web
+# clients never heard those calls ended, and got no gap notice either (tests/reliability/test_gateway_load).
+# Should even this overflow, the clients get a ``pbx`` ``gap`` envelope and re-read (the calls are stored).
+NOTIFICATION_QUEUE = 100_000
 
 
 def call_extensions(call: Call) -> set[str]:
@@ -161,7 +168,9 @@ class PbxLink:
         self.client = client
         client.on("ajam*", self._on_notice)
         service = CallService(client, journal=self.journal, queue_board=self.board, clock=self.clock)
-        self._unsubscribe = service.subscribe(self._on_notification)
+        self._unsubscribe = service.subscribe(
+            self._on_notification, maxsize=NOTIFICATION_QUEUE, on_overflow=self._on_notifications_dropped
+        )
         service.watch(self._on_event)
         try:
             await service.start()
@@ -201,6 +210,11 @@ class PbxLink:
         elif event.name == NOTICE_GAP:
             self.hub.publish("pbx", {"state": "gap"})
             self._after_resync()
+
+    def _on_notifications_dropped(self) -> None:
+        """Beyond even NOTIFICATION_QUEUE: web clients re-read live calls and the journal (a gap)."""
+        log.warning("call notifications dropped before the hub: clients are told to re-read (gap)")
+        self.hub.publish("pbx", {"state": "gap", "reason": "notifications dropped"})
 
     def _on_event(self, event: Event, _updates: object) -> None:
         if event.name.startswith(_QUEUE_EVENTS) and event.get("Queue"):
