@@ -270,11 +270,13 @@ class Call:
         raise KeyError(f"unknown script variable {name!r}")
 
     def bridge(self, ref: str) -> Bridge:
+        """The bridge a script letter names; it is live on the board from its BridgeCreate to its
+        BridgeDestroy only (a letter may also just name an id, as BRIDGEPVTCALLID does in the captures:
+        registering those on first use kept one dead bridge per call for ever)."""
         bridge = self.bridges.get(ref)
         if bridge is None:
             bridge = Bridge(self.board.new_bridge_id())
             self.bridges[ref] = bridge
-            self.board.bridges[bridge.uniqueid] = bridge
         return bridge
 
     # -------------------------------------------------------------- state + events
@@ -405,6 +407,8 @@ class Call:
         if kind == "Hangup" and channel is not None:
             board.channels.pop(channel.name, None)
             board.recordings.pop(channel.name, None)
+        elif kind == "BridgeCreate" and bridge is not None:
+            board.bridges[bridge.uniqueid] = bridge
         elif kind == "BridgeDestroy" and bridge is not None:
             board.bridges.pop(bridge.uniqueid, None)
         elif kind == "VarSet" and channel is not None:
