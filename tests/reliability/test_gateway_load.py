@@ -561,6 +561,10 @@ def check(run: Run, label: str) -> None:
     assert service["lost"] == 0 and service["store_failures"] == 0, service
     dropped = run.finish["stats"]["notifications_dropped"]
     assert dropped == 0, f"the call service dropped {dropped} notifications on their way to the hub"
+    # no client fell behind: not even the resync burst (every call the outage ended, announced at once)
+    # overflowed a supervisor's push queue (ajam.gateway.push.SUBSCRIBER_QUEUE)
+    hub_dropped = run.gateway_final["dropped"]
+    assert hub_dropped == 0, f"the hub dropped {hub_dropped} envelopes for clients that fell behind"
     peak = run.gateway_final["peak"]
     assert peak <= plan.rss_bound, f"gateway peak RSS {peak / MIB:.0f} MiB > {plan.rss_bound / MIB:.0f} MiB"
 

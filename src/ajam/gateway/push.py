@@ -45,7 +45,10 @@ PRIVILEGED_TYPES = frozenset({"queue"})  # the call-center board: supervisors an
 MAX_POLL_TIMEOUT = 60.0
 DEFAULT_POLL_TIMEOUT = 25.0
 SSE_KEEPALIVE = 15.0  # seconds between comment lines on an idle SSE stream
-SUBSCRIBER_QUEUE = 1000
+# Envelopes a client may fall behind before it gets a gap. Queues hold references to envelopes the hub's
+# history (10,000) keeps anyway, so a deep queue costs little; it must absorb the burst a resync sends at
+# once (a 10 s PBX outage at 200 calls/s ends ~1,400 calls together: 1,000 overflowed every supervisor).
+SUBSCRIBER_QUEUE = 10_000
 WS_CLOSE_UNAUTHENTICATED = 4401
 
 
