@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ajam.calls.journal import AsyncJournal, open_journal
+from ajam.calls.journal import AsyncJournal
 from ajam.calls.model import Call, Outcome
 from ajam.calls.notify import CallNotification
 from ajam.calls.service import CallService
@@ -31,15 +31,6 @@ def client_options(kind: str) -> dict[str, Any]:
 async def simulator(speed: float = SPEED) -> AsyncIterator[SimulatedPbx]:
     async with SimulatedPbx(speed=speed, login_failure_delay=0.0) as sim:
         yield sim
-
-
-@asynccontextmanager
-async def journal_at(path: Path) -> AsyncIterator[AsyncJournal]:
-    journal = AsyncJournal(open_journal(str(path)))
-    try:
-        yield journal
-    finally:
-        await journal.close()
 
 
 class Recorder:
@@ -74,7 +65,7 @@ async def scenario_then_idle(sim: SimulatedPbx, names: Sequence[str]) -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_notifications_per_extension_and_journal_before_ended(kind: str, tmp_path: Path) -> None:
-    async with simulator() as sim, journal_at(tmp_path / "calls.db") as journal:
+    async with simulator() as sim, await AsyncJournal.open(str(tmp_path / "calls.db")) as journal:
         lookups: list[str] = []
 
         async def lookup(number: str) -> dict[str, Any] | None:
@@ -122,7 +113,7 @@ async def test_notifications_per_extension_and_journal_before_ended(kind: str, t
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_dropped_connection_resyncs_and_keeps_the_live_call(kind: str, tmp_path: Path) -> None:
-    async with simulator(speed=4.0) as sim, journal_at(tmp_path / "calls.db") as journal:
+    async with simulator(speed=4.0) as sim, await AsyncJournal.open(str(tmp_path / "calls.db")) as journal:
         async with await connect(sim.url(kind), **client_options(kind)) as client:
             async with CallService(client, journal=journal, clock=sim.pbx.clock.now) as service:
                 seen = Recorder()
@@ -143,7 +134,7 @@ async def test_dropped_connection_resyncs_and_keeps_the_live_call(kind: str, tmp
 
 
 async def test_restart_without_calls_ends_them_as_unknown_end_and_journals_them(tmp_path: Path) -> None:
-    async with simulator() as sim, journal_at(tmp_path / "calls.db") as journal:
+    async with simulator() as sim, await AsyncJournal.open(str(tmp_path / "calls.db")) as journal:
         async with await connect(sim.url("ami"), **client_options("ami")) as client:
             async with CallService(client, journal=journal, clock=sim.pbx.clock.now) as service:
                 seen = Recorder()

@@ -51,6 +51,7 @@ from typing import Any
 import pytest
 
 from ajam.calls.model import Call
+from tests.support.memory import resident_bytes
 from tests.support.ws_load import (
     MARKER,
     ClientReport,
@@ -110,15 +111,6 @@ SLOW_PLAN = Plan(
     status_bound=4.0,
     rss_bound=400 * MIB,
 )
-
-
-def resident(field: str = "VmRSS") -> int:
-    """This process's resident memory (``VmHWM``: its peak so far), bytes."""
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no {field} in /proc/self/status")
 
 
 # ------------------------------------------------------------------------------------------ simulator
@@ -199,8 +191,8 @@ async def _gateway_main(pipe: Connection, pbx_url: str, db: str) -> None:
     def stats() -> dict[str, Any]:
         service, client = state.link.service, state.link.client
         return {
-            "rss": resident(),
-            "peak": resident("VmHWM"),
+            "rss": resident_bytes(),
+            "peak": resident_bytes(field="VmHWM"),
             "subscribers": hub.subscriber_count,
             "published": hub.published,
             "dropped": hub.dropped,

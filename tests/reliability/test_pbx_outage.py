@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from ajam.calls.journal import AsyncJournal, open_journal
+from ajam.calls.journal import AsyncJournal
 from ajam.calls.model import Outcome
 from ajam.calls.notify import CallNotification
 from ajam.calls.service import CallService
@@ -40,15 +39,6 @@ RECONNECT_BOUND = 2.0  # seconds from "the PBX listens again" to "the client is 
 ACTION_TIMEOUT = 3.0
 SECRET = "s3cret"
 LIVE_CALLS = 2
-
-
-@asynccontextmanager
-async def journal_at(path: Path) -> AsyncIterator[AsyncJournal]:
-    journal = AsyncJournal(open_journal(str(path)))
-    try:
-        yield journal
-    finally:
-        await journal.close()
 
 
 class Ended:
@@ -147,7 +137,7 @@ async def outage(kind: str, downtime: float, keep_calls: bool, tmp_path: Path) -
     loop = asyncio.get_running_loop()
     async with (
         SimulatedPbx(speed=call_speed(downtime), login_failure_delay=0.0) as sim,
-        journal_at(tmp_path / "calls.db") as journal,
+        await AsyncJournal.open(str(tmp_path / "calls.db")) as journal,
     ):
         client = await connect(sim.url(kind))
         prober = await connect(sim.url(kind))
@@ -274,7 +264,7 @@ async def test_ajam_session_expiry_mid_stream_is_a_transparent_relogin_with_a_ga
     loop = asyncio.get_running_loop()
     async with (
         SimulatedPbx(speed=4.0, login_failure_delay=0.0) as sim,
-        journal_at(tmp_path / "calls.db") as journal,
+        await AsyncJournal.open(str(tmp_path / "calls.db")) as journal,
         await connect(sim.url("rawman")) as client,
     ):
         notices: list[tuple[Event, float]] = []

@@ -33,11 +33,12 @@ from pathlib import Path
 
 import pytest
 
-from ajam.calls.journal import AsyncJournal, open_journal
+from ajam.calls.journal import AsyncJournal
 from ajam.calls.model import Outcome
 from ajam.calls.notify import CallNotification
 from ajam.calls.service import CallService
 from ajam.client import connect
+from tests.support.memory import resident_bytes
 
 CALLS_PER_SECOND = 200.0
 AGENTS = 1000
@@ -48,14 +49,6 @@ DRAIN_TIMEOUT = 120.0  # the longest captured call (ring group, queue) lasts wel
 RATE_TOLERANCE = 0.10
 MEMORY_CHECKED_FROM = 300.0
 MIB = 1024 * 1024
-
-
-def resident_bytes(pid: int | str = "self") -> int:
-    with open(f"/proc/{pid}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 # ------------------------------------------------------------------------------------------ simulator
@@ -135,15 +128,15 @@ async def soak(seconds: float, tmp_path: Path) -> None:
     simulator = context.Process(target=run_simulator, args=(theirs, CALLS_PER_SECOND), daemon=True)
     simulator.start()
     loop = asyncio.get_running_loop()
-    journal = AsyncJournal(open_journal(str(tmp_path / "calls.db")))
     try:
         url = await loop.run_in_executor(None, ours.recv)
         client = await connect(url)
+        journal = await AsyncJournal.open(str(tmp_path / "calls.db"))
         service = CallService(client, journal=journal)
         ended = EndedCalls()
         service.subscribe(ended, kinds={"ended"})
         samples = Samples()
-        async with client, service:
+        async with journal, client, service:
             await service.wait_synced()
             ours.send("go")
             started_at = loop.time()
@@ -166,7 +159,6 @@ async def soak(seconds: float, tmp_path: Path) -> None:
             ours.send("done")
         stats, client_stats = service.stats, client.stats
     finally:
-        await journal.close()
         simulator.join(timeout=10)
         if simulator.is_alive():
             simulator.kill()

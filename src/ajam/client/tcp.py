@@ -157,11 +157,7 @@ class AmiClient(ManagerClient):
         deadline = asyncio.get_running_loop().time() + self.banner_timeout
         probed = False
         while True:
-            try:
-                item = self._parser.next_message()
-            except RemoteProtocolError as error:
-                raise TransportMismatch(f"{self.url.host_port}: {error}") from None
-            if isinstance(item, Banner):
+            if isinstance(item := self._banner_or_none(), Banner):
                 return item
             remaining = deadline - asyncio.get_running_loop().time()
             try:
@@ -185,14 +181,17 @@ class AmiClient(ManagerClient):
                 raise ConnectionFailed(f"{self.url.host_port}: {error}") from None
             if not data:
                 self._parser.receive_eof()
-                try:
-                    item = self._parser.next_message()
-                except RemoteProtocolError as error:
-                    raise TransportMismatch(f"{self.url.host_port}: {error}") from None
-                if isinstance(item, Banner):
+                if isinstance(item := self._banner_or_none(), Banner):
                     return item
                 raise ConnectionFailed(f"{self.url.host_port} closed the connection before the AMI banner")
             self._parser.receive_data(data)
+
+    def _banner_or_none(self) -> Message | Banner | None:
+        """The parser's next item while the banner is awaited; what is not AMI is the wrong transport."""
+        try:
+            return self._parser.next_message()
+        except RemoteProtocolError as error:
+            raise TransportMismatch(f"{self.url.host_port}: {error}") from None
 
     async def _login(self) -> None:
         url = self.url
